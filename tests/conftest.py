@@ -1,0 +1,84 @@
+"""Shared fixtures: the real default model (converted once per machine), real short training runs.
+
+Tests never reach a hub (HF_HUB_OFFLINE=1) and never write into the project's outputs/.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+_SESSION_OUTPUTS = Path(tempfile.mkdtemp(prefix="wb-test-outputs-"))
+os.environ["WORKBENCH_OUTPUTS"] = str(_SESSION_OUTPUTS)
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    from workbench.models import default_model_dir
+
+    return default_model_dir()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(model_dir))
+
+
+def quick_config(output_dir, **sets):
+    """The default recipe cut to a few seconds: few rows, short sequences, a few steps."""
+    from workbench.config import RunConfig
+
+    cfg = RunConfig()
+    defaults = {"data.max_rows": 48, "data.max_length": 128, "train.batch_size": 2, "train.max_steps": 3,
+                "train.save_steps": 2, "train.logging_steps": 1, "output_dir": str(output_dir)}
+    for key, value in {**defaults, **sets}.items():
+        cfg.set(key, value)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def lora_run(tmp_path_factory, model_dir):
+    """A real 3-step LoRA run of the default recipe, shared by the tests that only read its outputs."""
+    from workbench.training.engine import train
+
+    out = tmp_path_factory.mktemp("lora") / "run"
+    result = train(quick_config(out), progress_bar=False)
+    assert result.state == "completed", result.error
+    return result
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url(model_dir):
+    """The real app, launched once per test session on a free local port."""
+    from workbench.ui.app import build_app, launch_kwargs
+
+    app = build_app().queue(default_concurrency_limit=4)
+    app.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+               **launch_kwargs())
+    yield app.local_url.rstrip("/")
+    app.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)

@@ -1,0 +1,232 @@
+"""train(cfg) → RunResult: TRL SFTTrainer + PEFT on a RunConfig, leaving a self-describing run folder.
+
+No gradio here: the CLI, the background TrainingJob and the tests all call this same function.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench import templates
+from workbench.config import RunConfig, effective_quantization
+from workbench.data import sources
+from workbench.runs import RunDir, atomic_write_text, new_run_id, outputs_dir
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    state: str
+    global_step: int = 0
+    max_steps: int = 0
+    final_loss: float | None = None
+    eval_loss: float | None = None
+    error: str | None = None
+    notes: list = field(default_factory=list)
+
+
+def prepare_run(cfg: RunConfig, resume: str | Path | None = None) -> tuple[RunConfig, RunDir]:
+    """Validate and fix the run folder. On resume the saved config wins (same data, same final step)."""
+    if resume:
+        run = RunDir(resume)
+        if not run.config_file.is_file():
+            raise TrainingError(f"{run.path} is not a run folder (no config.yaml)")
+        if run.last_checkpoint() is None:
+            raise TrainingError(f"{run.path} has no checkpoint to resume from")
+        cfg = RunConfig.load(run.config_file)
+        cfg.output_dir = str(run.path)
+    else:
+        run = RunDir(cfg.output_dir or _shared_run_dir(cfg))
+        cfg.output_dir = str(run.path)
+    cfg.validate()
+    return cfg, run
+
+
+def _shared_run_dir(cfg: RunConfig) -> Path:
+    """A new outputs/<run-id>; under `accelerate launch` every process must agree on the same one."""
+    path = outputs_dir() / new_run_id(cfg.run_name)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate.utils import broadcast_object_list
+
+        from accelerate import PartialState
+
+        import torch
+
+        # cpu=True on a machine without CUDA, as the Trainer (use_cpu) will ask for: PartialState is a
+        # process-wide singleton and the first call picks the backend (gloo for several CPU processes).
+        PartialState(cpu=not torch.cuda.is_available())  # initialises the process group
+        box = [str(path)]
+        broadcast_object_list(box, from_process=0)
+        path = Path(box[0])
+    return path
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def train(cfg: RunConfig, *, resume: str | Path | None = None, stop: threading.Event | None = None,
+          progress_bar: bool = True, extra_callbacks: list | None = None) -> RunResult:
+    """Run a whole training; never raises for training failures (they end as state 'failed')."""
+    cfg, run = prepare_run(cfg, resume)
+    stop = stop or threading.Event()
+    main = is_main_process()
+    if main:
+        run.path.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            atomic_write_text(run.config_file, cfg.to_yaml())
+        run.write_status("queued", error=None)
+    try:
+        return _train(cfg, run, resume, stop, progress_bar, extra_callbacks or [], main)
+    except Exception as e:  # OOM, NaN loss, bad data...: the run fails, the caller keeps going
+        message = f"{type(e).__name__}: {e}"
+        if main:
+            run.write_status("failed", error=message, traceback=traceback.format_exc()[-4000:])
+        return RunResult(run.path, "failed", error=message)
+
+
+def _train(cfg, run: RunDir, resume, stop, progress_bar, extra_callbacks, main) -> RunResult:
+    import torch
+    from trl import SFTConfig, SFTTrainer
+
+    from workbench.models import load_model, pick_dtype
+    from workbench.training.callbacks import MetricsCallback, StopCallback
+
+    t_start = time.time()
+    on_gpu = torch.cuda.is_available()
+    dtype = pick_dtype(cfg.model.dtype)
+    quant = effective_quantization(cfg)
+    compute_dtype = cfg.model.compute_dtype if cfg.model.compute_dtype != "auto" else str(dtype).split(".")[-1]
+    # Quantized and LoRA bases keep the weights in the compute dtype; the adapters train on top.
+    loaded = load_model(cfg.model.name, dtype=cfg.model.dtype, quantization=quant, compute_dtype=compute_dtype,
+                        double_quant=cfg.model.double_quant, attention=cfg.model.attention,
+                        trust_remote_code=cfg.model.trust_remote_code)
+    model, tok = loaded.model, loaded.tokenizer
+
+    splits = build_datasets(cfg, tok)
+    if main:
+        save_split(run, splits)
+
+    peft_config = None
+    if cfg.adapter.method in ("lora", "qlora"):
+        from peft import LoraConfig
+
+        targets = cfg.adapter.target_modules.strip()
+        peft_config = LoraConfig(
+            r=cfg.adapter.r, lora_alpha=cfg.adapter.alpha, lora_dropout=cfg.adapter.dropout, bias=cfg.adapter.bias,
+            target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()],
+            task_type="CAUSAL_LM")
+
+    has_eval = len(splits["validation"]) > 0
+    t = cfg.train
+    args = SFTConfig(
+        output_dir=str(run.checkpoints),
+        learning_rate=t.learning_rate, num_train_epochs=t.epochs, max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accum, lr_scheduler_type=t.scheduler,
+        warmup_steps=t.warmup_ratio,  # a float < 1 is a ratio of the total steps in transformers 5
+        weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm, optim=t.optimizer,
+        logging_steps=t.logging_steps, save_strategy="steps", save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        eval_strategy="steps" if (has_eval and t.eval_steps) else "no", eval_steps=t.eval_steps or None,
+        activation_checkpointing=t.gradient_checkpointing, seed=t.seed, data_seed=cfg.data.seed,
+        report_to=[] if t.report_to == "none" else [t.report_to],
+        # The dtype trap: SFTConfig defaults to bf16=True, which runs ~13x slower on a CPU without
+        # native bf16. Mixed precision is switched on only where the device runs it natively.
+        bf16=on_gpu and dtype == torch.bfloat16, fp16=on_gpu and dtype == torch.float16,
+        use_cpu=not on_gpu, max_length=cfg.data.max_length, packing=cfg.data.packing,
+        disable_tqdm=not progress_bar, dataloader_pin_memory=on_gpu, save_only_model=False,
+    )
+    metrics_cb, stop_cb = MetricsCallback(run, stop), StopCallback(stop)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=splits["train_tokens"],
+                         eval_dataset=splits["validation_tokens"] if has_eval else None,
+                         processing_class=tok, peft_config=peft_config,
+                         callbacks=[*extra_callbacks, metrics_cb, stop_cb])
+
+    checkpoint = None
+    if resume:
+        checkpoint = run.last_checkpoint()
+        if main:
+            run.truncate_metrics_after(int(checkpoint.name.split("-")[-1]))
+    if main:
+        run.write_status("running", step=0, dtype=str(dtype).split(".")[-1], attention=loaded.attention,
+                         attention_reason=loaded.attention_reason, quantization=quant, device="cuda" if on_gpu else "cpu",
+                         trainable_params=_trainable(trainer.model), train_rows=len(splits["train"]),
+                         resumed_from=str(checkpoint) if checkpoint else None)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+
+    stopped = stop_cb.stopped_at is not None and trainer.state.global_step < trainer.state.max_steps
+    eval_loss = None
+    if has_eval and not stopped:
+        eval_loss = trainer.evaluate().get("eval_loss")  # logged through MetricsCallback too
+    if main:
+        _save_model(trainer, tok, run, cfg.adapter.method)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    result = RunResult(run.path, "stopped" if stopped else "completed", trainer.state.global_step,
+                       trainer.state.max_steps, losses[-1] if losses else None, eval_loss)
+    if main:
+        run.write_status(result.state, step=result.global_step, max_steps=result.max_steps,
+                         final_loss=result.final_loss, best_loss=min(losses) if losses else None,
+                         eval_loss=eval_loss, eta_s=0, wall_s=round(time.time() - t_start, 1))
+    return result
+
+
+def build_datasets(cfg: RunConfig, tok) -> dict:
+    """Load, map, split and tokenize. Labels carry -100 on tokens the template does not train."""
+    canonical, detection = sources.load_canonical(cfg.data.source, cfg.data.format, cfg.data.column_map,
+                                                  cfg.data.hub_config, cfg.data.hub_split)
+    if cfg.data.max_rows:
+        canonical = canonical.select(range(min(cfg.data.max_rows, len(canonical))))
+    parts = sources.split(canonical, cfg.data.val_size, cfg.data.test_size, cfg.data.seed)
+    template = templates.load(cfg.data.template)
+
+    def encode(row):
+        return templates.encode_row(template, row, tok, cfg.data.max_length, cfg.data.train_on)
+
+    out = dict(parts, format=detection.format)
+    for name in ("train", "validation"):
+        tokens = parts[name].map(encode, remove_columns=parts[name].column_names, load_from_cache_file=False)
+        out[f"{name}_tokens"] = tokens.filter(lambda r: any(x != templates.IGNORE_INDEX for x in r["labels"]))
+    if len(out["train_tokens"]) == 0:
+        raise TrainingError("no training row has a trained token left (all responses empty or truncated away); "
+                            "check the template and data.max_length")
+    return out
+
+
+def save_split(run: RunDir, splits: dict) -> None:
+    """Keep the held-out rows with the run, so evaluation later uses exactly the rows training never saw."""
+    split_dir = run.path / "split"
+    for name in ("validation", "test"):
+        atomic_write_text(split_dir / f"{name}.jsonl",
+                          "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in splits[name]))
+    atomic_write_text(run.split_file, json.dumps({k: len(splits[k]) for k in ("train", "validation", "test")}
+                                                 | {"format": splits["format"]}, indent=2))
+
+
+def _trainable(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _save_model(trainer, tok, run: RunDir, method: str) -> None:
+    """Write adapter/ (or model/ for full fine-tuning) under a temp name, then swap it in."""
+    final = run.full_model if method == "full" else run.adapter
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.model.save_pretrained(str(tmp), safe_serialization=True)
+    tok.save_pretrained(str(tmp))
+    old = final.with_name(f".{final.name}.old")
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
