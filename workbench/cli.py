@@ -30,7 +30,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one setting; repeatable")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or interrupted run from its checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    add_eval_parser(sub)
+    add_merge_parser(sub)
     return p
+
+
+def add_eval_parser(sub) -> None:
+    e = sub.add_parser("eval", help="generate for held-out rows with the adapter and the base model; score "
+                                    "ROUGE-L / BLEU; write RUN_DIR/eval/<name>.jsonl and <name>.json")
+    e.add_argument("--run", required=True, metavar="RUN_DIR", help="a run folder (outputs/<run-id>)")
+    src = e.add_mutually_exclusive_group()
+    src.add_argument("--split", choices=["test", "validation"], default="test",
+                     help="the run's held-out split (default: test)")
+    src.add_argument("--data", metavar="FILE", help="evaluate a JSON/JSONL/CSV/Parquet file instead, mapped "
+                                                    "through the run's template")
+    e.add_argument("--n", type=int, default=8, help="rows sampled with --seed (0 = all rows; default 8)")
+    e.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    e.add_argument("--batch-size", type=int, default=8, help="rows generated together (default 8)")
+    e.add_argument("--max-new-tokens", type=int, default=None, help="longest generation (default: the run's "
+                                                                     "gen.max_new_tokens)")
+    e.add_argument("--no-base", action="store_true", help="skip the base model's generations")
+    e.add_argument("--name", help="file name under RUN_DIR/eval/ (default: <split or file>-n<N>-seed<S>)")
+
+
+def add_merge_parser(sub) -> None:
+    m = sub.add_parser("merge", help="merge a run's LoRA adapter into its base model and save a standard "
+                                     "Hugging Face model folder")
+    m.add_argument("--run", required=True, metavar="RUN_DIR", help="a run folder or an adapter folder")
+    m.add_argument("--out", required=True, metavar="DIR", help="new (or empty) output folder")
+    m.add_argument("--base", help="base model (default: the one the adapter was trained on)")
+    m.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="dtype of the saved weights (default: the device's compute dtype)")
+    m.add_argument("--adapter-only", action="store_true", help="copy the adapter folder alone instead of merging")
 
 
 def load_config(path: str | None, sets: list[str]) -> RunConfig:
@@ -59,7 +90,50 @@ def cmd_train(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train}
+def cmd_eval(args) -> int:
+    from workbench.evaluation import EvalError, evaluate
+    from workbench.inference import AdapterError
+    from workbench.models import ModelError
+    from workbench.templates import TemplateError
+
+    def show(done, total, what):
+        print(f"\r{what}: {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    try:
+        result = evaluate(args.run, split=args.split, data=args.data, n=args.n, seed=args.seed,
+                          batch_size=args.batch_size, compare_base=not args.no_base,
+                          max_new_tokens=args.max_new_tokens, name=args.name, progress=show)
+    except (EvalError, AdapterError, ModelError, ConfigError, TemplateError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(file=sys.stderr)
+    s = result.summary
+    fmt = lambda x: "-" if x is None else f"{x:.4f}"  # noqa: E731
+    print(f"{s['n']} rows  ROUGE-L adapter {fmt(s['adapter_rouge_l'])} / base {fmt(s['base_rouge_l'])}  "
+          f"BLEU adapter {fmt(s['adapter_bleu'])} / base {fmt(s['base_bleu'])}")
+    print(f"rows: {result.files['jsonl']}\nsummary: {result.files['summary']}")
+    return 0
+
+
+def cmd_merge(args) -> int:
+    from workbench.merge import MergeError, export_adapter, human_size, merge_adapter, merge_plan
+    from workbench.models import ModelError
+
+    try:
+        if args.adapter_only:
+            print(f"adapter copied to {export_adapter(args.run, args.out)}")
+            return 0
+        plan = merge_plan(args.run, args.base, args.dtype)
+        print(f"merging {plan['adapter']} into {plan['base']}: about {plan['size']} to write", file=sys.stderr)
+        result = merge_adapter(args.run, args.out, args.base, args.dtype)
+    except (MergeError, ModelError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"merged model: {result.path} ({human_size(result.bytes_written)}, {result.seconds} s)")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "merge": cmd_merge}
 
 
 def main(argv: list[str] | None = None) -> int:

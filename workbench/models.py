@@ -182,6 +182,12 @@ def bnb_config(quantization: str, compute_dtype, double_quant: bool = True):
                               bnb_4bit_use_double_quant=double_quant, bnb_4bit_compute_dtype=compute_dtype)
 
 
+def _current_cuda_device() -> int:
+    import torch
+
+    return torch.cuda.current_device()
+
+
 def load_model(name: str, *, dtype: str = "auto", quantization: str = "none", compute_dtype: str = "auto",
                double_quant: bool = True, attention: str = "auto", trust_remote_code: bool = False,
                device: str | None = None) -> LoadedModel:
@@ -197,7 +203,8 @@ def load_model(name: str, *, dtype: str = "auto", quantization: str = "none", co
                   use_safetensors=True)
     if qcfg is not None:
         kwargs["quantization_config"] = qcfg
-        kwargs["device_map"] = {"": 0} if device == "cuda" else {"": "cpu"}
+        # The current CUDA device: 0 in one process, this process's own GPU under accelerate launch / torchrun.
+        kwargs["device_map"] = {"": _current_cuda_device()} if device == "cuda" else {"": "cpu"}
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as e:

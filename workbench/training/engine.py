@@ -49,26 +49,38 @@ def prepare_run(cfg: RunConfig, resume: str | Path | None = None) -> tuple[RunCo
         run = RunDir(cfg.output_dir or _shared_run_dir(cfg))
         cfg.output_dir = str(run.path)
     cfg.validate()
+    if world_size() > 1:
+        _init_distributed()  # before the model loads, so each process puts it on its own GPU
     return cfg, run
 
 
 def _shared_run_dir(cfg: RunConfig) -> Path:
     """A new outputs/<run-id>; under `accelerate launch` every process must agree on the same one."""
     path = outputs_dir() / new_run_id(cfg.run_name)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if world_size() > 1:
         from accelerate.utils import broadcast_object_list
 
-        from accelerate import PartialState
-
-        import torch
-
-        # cpu=True on a machine without CUDA, as the Trainer (use_cpu) will ask for: PartialState is a
-        # process-wide singleton and the first call picks the backend (gloo for several CPU processes).
-        PartialState(cpu=not torch.cuda.is_available())  # initialises the process group
+        _init_distributed()
         box = [str(path)]
         broadcast_object_list(box, from_process=0)
         path = Path(box[0])
     return path
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _init_distributed() -> None:
+    """Start the process group under `accelerate launch` / torchrun and pin this process to its GPU.
+
+    cpu=True on a machine without CUDA, as the Trainer (use_cpu) asks for later: PartialState is a
+    process-wide singleton and its first construction picks the backend (gloo for several CPU processes).
+    """
+    import torch
+    from accelerate import PartialState
+
+    PartialState(cpu=not torch.cuda.is_available())
 
 
 def is_main_process() -> bool:
@@ -162,15 +174,16 @@ def _train(cfg, run: RunDir, resume, stop, progress_bar, extra_callbacks, main) 
         run.write_status("running", step=0, dtype=str(dtype).split(".")[-1], attention=loaded.attention,
                          attention_reason=loaded.attention_reason, quantization=quant, device="cuda" if on_gpu else "cpu",
                          trainable_params=_trainable(trainer.model), train_rows=len(splits["train"]),
-                         resumed_from=str(checkpoint) if checkpoint else None)
+                         resumed_from=str(checkpoint) if checkpoint else None, world_size=world_size())
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
     stopped = stop_cb.stopped_at is not None and trainer.state.global_step < trainer.state.max_steps
     eval_loss = None
     if has_eval and not stopped:
         eval_loss = trainer.evaluate().get("eval_loss")  # logged through MetricsCallback too
-    if main:
-        _save_model(trainer, tok, run, cfg.adapter.method)
+    sharded = bool(getattr(trainer, "is_fsdp_enabled", False) or getattr(trainer, "is_deepspeed_enabled", False))
+    if main or sharded:  # FSDP / DeepSpeed hold shards: every process must join the gather
+        _save_model(trainer, tok, run, cfg.adapter.method, sharded=sharded, main=main)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     result = RunResult(run.path, "stopped" if stopped else "completed", trainer.state.global_step,
                        trainer.state.max_steps, losses[-1] if losses else None, eval_loss)
@@ -217,12 +230,24 @@ def _trainable(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _save_model(trainer, tok, run: RunDir, method: str) -> None:
-    """Write adapter/ (or model/ for full fine-tuning) under a temp name, then swap it in."""
+def _save_model(trainer, tok, run: RunDir, method: str, *, sharded: bool = False, main: bool = True) -> None:
+    """Write adapter/ (or model/ for full fine-tuning) under a temp name, then swap it in.
+
+    sharded (FSDP, DeepSpeed): every process calls this; Trainer.save_model gathers the full weights and
+    only the main process writes them.
+    """
     final = run.full_model if method == "full" else run.adapter
     tmp = final.with_name(f".{final.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    trainer.model.save_pretrained(str(tmp), safe_serialization=True)
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if sharded:
+        trainer.accelerator.wait_for_everyone()
+        trainer.save_model(str(tmp))
+        trainer.accelerator.wait_for_everyone()
+        if not main:
+            return
+    else:
+        trainer.model.save_pretrained(str(tmp), safe_serialization=True)
     tok.save_pretrained(str(tmp))
     old = final.with_name(f".{final.name}.old")
     if final.exists():

@@ -1,0 +1,91 @@
+"""Small helpers shared by the user-level suites (browser journey, bad input, faults).
+
+Kept out of conftest.py so these suites stay self-contained; nothing here mocks the model or the engine.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from conftest import ROOT
+
+# Tiny but real run settings for /start_training (keyword names are the form's section__key).
+TINY_API = dict(data__max_rows=48, data__max_length=128, train__batch_size=2, train__max_steps=3,
+                train__save_steps=2, train__eval_steps=0, train__logging_steps=1)
+
+
+# -- waiting ---------------------------------------------------------------------------------------
+
+def wait_for(condition, timeout: float = 300, interval: float = 0.25, what: str = "condition"):
+    """Poll `condition()` until it returns something truthy; that value is returned."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last value: {last!r}")
+
+
+def wait_idle(client, timeout: float = 600) -> dict:
+    """Until the app's training job is not running (one job per app process, shared by all test modules)."""
+    return wait_for(lambda: (s := client.predict(api_name="/training_status")) and not s["active"] and s,
+                    timeout, 0.5, "the training job to be idle")
+
+
+# -- "nothing changed" -----------------------------------------------------------------------------
+
+def tree_snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
+    """path → (size, mtime_ns) of every file under the roots (missing roots give nothing)."""
+    out: dict[str, tuple[int, int]] = {}
+    for root in roots:
+        root = Path(root)
+        if not root.exists():
+            continue
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                p = Path(dirpath) / name
+                try:
+                    st = p.stat()
+                except FileNotFoundError:  # removed while walking
+                    continue
+                out[str(p)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def leftovers(*roots: Path) -> list[str]:
+    """Temp files a half-finished write would leave: hidden names (.x.tmpXXXX) or names holding '.tmp'."""
+    found = []
+    for root in roots:
+        for p in Path(root).rglob("*") if Path(root).exists() else []:
+            if p.is_file() and (p.name.startswith(".") and p.name != ".gitkeep" or ".tmp" in p.name):
+                found.append(str(p))
+    return found
+
+
+def watched_roots() -> list[Path]:
+    """The project's data/ and templates/ plus the outputs folder the app writes runs to."""
+    from workbench.data.sources import data_dir
+    from workbench.runs import outputs_dir
+    from workbench.templates import templates_dir
+
+    roots = [ROOT / "data", data_dir(), outputs_dir(), templates_dir()]
+    unique = []
+    for r in roots:
+        if r.resolve() not in [u.resolve() for u in unique]:
+            unique.append(r)
+    return unique
+
+
+def diff_snapshots(before: dict, after: dict) -> dict:
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    changed = sorted(p for p in set(before) & set(after) if before[p] != after[p])
+    return {k: v for k, v in (("added", added), ("removed", removed), ("changed", changed)) if v}
+
+
+def run_steps(metrics: list[dict]) -> list[int]:
+    """The steps that logged a training loss, in file order."""
+    return [r["step"] for r in metrics if "loss" in r]

@@ -1,0 +1,60 @@
+"""Browser uploads: copy the temp file Gradio hands over into data/uploads/ under a new name.
+
+The copy is what gets loaded (and what a run's config points at), so a run can be reproduced after
+Gradio has cleaned its temp folder. A file never replaces another: a taken name gets -2, -3, ...
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from workbench.data.sources import FILE_TYPES, DataError, data_dir
+
+DEFAULT_MAX_MB = 200
+
+
+def max_upload_bytes() -> int:
+    """WORKBENCH_MAX_UPLOAD_MB (default 200) in bytes."""
+    raw = os.environ.get("WORKBENCH_MAX_UPLOAD_MB", "") or str(DEFAULT_MAX_MB)
+    try:
+        return int(float(raw) * 1024 * 1024)
+    except ValueError:
+        return DEFAULT_MAX_MB * 1024 * 1024
+
+
+def uploads_dir() -> Path:
+    return data_dir() / "uploads"
+
+
+def save_upload(temp_path: str | Path, original_name: str = "") -> Path:
+    """Check type and size, then copy an uploaded file to data/uploads/<name> (a fresh name)."""
+    src = Path(temp_path)
+    if not src.is_file():
+        raise DataError("the upload did not arrive (no file); try again")
+    name = Path(original_name or src.name).name
+    suffix = Path(name).suffix.lower()
+    if suffix not in FILE_TYPES:
+        raise DataError(f"{name}: unsupported file type; upload one of {', '.join(FILE_TYPES)}")
+    size, limit = src.stat().st_size, max_upload_bytes()
+    if size > limit:
+        raise DataError(f"{name} is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB upload limit "
+                        "(WORKBENCH_MAX_UPLOAD_MB); put large files in data/ directly")
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem).strip("._") or "upload"
+    folder = uploads_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 10_000):
+        target = folder / (f"{stem}{suffix}" if i == 1 else f"{stem}-{i}{suffix}")
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # claims the name atomically
+        except FileExistsError:
+            continue
+        try:
+            with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+                shutil.copyfileobj(inp, out, 1 << 20)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        return target
+    raise DataError(f"too many uploads named {stem}{suffix}; rename the file")

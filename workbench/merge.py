@@ -1,0 +1,180 @@
+"""Merge a LoRA adapter into its base weights (a standard HF model folder), or export the adapter alone.
+
+Both write into a temporary sibling folder and rename it into place at the end, so an interrupted
+merge never leaves a half-written model where a finished one is expected, and both refuse to write
+into a folder that already holds files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.inference import (AdapterError, AdapterSource, adapter_tokenizer, canonical_model, check_adapter_base,
+                                 find_adapter)
+
+
+class MergeError(ValueError):
+    """A merge or export that cannot be done as asked; the message says what to change."""
+
+
+@dataclass
+class MergeResult:
+    path: Path
+    bytes_written: int
+    seconds: float
+    base: str
+
+
+def _dtype_bytes(dtype: str) -> int:
+    return {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}.get(dtype, 4)
+
+
+def estimate_size(base: str, dtype: str = "auto") -> int:
+    """Bytes a merged model will take on disk: the base's parameter count times the saved dtype width.
+
+    Read from the safetensors headers of a local base (no weights loaded); a hub base is counted on
+    the meta device (no download of weights, only its config)."""
+    from workbench.models import pick_dtype, resolve_model
+
+    saved = str(pick_dtype(dtype)).replace("torch.", "")
+    path = Path(resolve_model(base))
+    if path.is_dir() and list(path.glob("*.safetensors")):
+        from safetensors import safe_open
+
+        params = 0
+        for f in path.glob("*.safetensors"):
+            with safe_open(str(f), framework="pt") as st:
+                for key in st.keys():
+                    n = 1
+                    for d in st.get_slice(key).get_shape():
+                        n *= d
+                    params += n
+        return params * _dtype_bytes(saved)
+    import torch
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(path)), dtype=torch.float32)
+    return sum(p.numel() for p in model.parameters()) * _dtype_bytes(saved)
+
+
+def human_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _check_target(out_dir: str | Path) -> Path:
+    if not str(out_dir or "").strip():
+        raise MergeError("give an output folder")
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise MergeError(f"{out} already exists and is not empty; pick a new folder (nothing was overwritten)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _adapter(run_or_adapter: str | Path) -> AdapterSource:
+    try:
+        source = find_adapter(run_or_adapter)
+    except AdapterError as e:
+        raise MergeError(str(e)) from None
+    if source.path is None:
+        raise MergeError("choose a run or an adapter folder")
+    if source.full_model:
+        raise MergeError(f"this run trained every weight: {source.path} already is a standard model folder "
+                         "(nothing to merge)")
+    return source
+
+
+def merge_plan(run_or_adapter: str | Path, base: str | None = None, dtype: str = "auto") -> dict:
+    """What a merge would do, before writing anything: the base, the size on disk, the free space."""
+    source = _adapter(run_or_adapter)
+    base = base or source.base or "default"
+    size = estimate_size(base, dtype)
+    return {"adapter": str(source.path), "base": canonical_model(base), "bytes": size, "size": human_size(size)}
+
+
+def _finish(tmp: Path, out: Path) -> None:
+    if out.exists():  # an empty folder the user created beforehand
+        out.rmdir()
+    os.replace(tmp, out)
+
+
+def _folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def merge_adapter(run_or_adapter: str | Path, out_dir: str | Path, base: str | None = None,
+                  dtype: str = "auto") -> MergeResult:
+    """Load the base in full precision, fold the LoRA update into its weights (PEFT merge_and_unload),
+    and save a standard HF model folder (safetensors + tokenizer) that loads without PEFT."""
+    from peft import PeftModel
+
+    from workbench.models import load_model
+
+    source = _adapter(run_or_adapter)
+    base = base or source.base or "default"
+    try:
+        check_adapter_base(source, base)
+    except AdapterError as e:
+        raise MergeError(str(e)) from None
+    out = _check_target(out_dir)
+    size = estimate_size(base, dtype)
+    free = shutil.disk_usage(out.parent).free
+    if size > free:
+        raise MergeError(f"the merged model needs about {human_size(size)} but only {human_size(free)} is free "
+                         f"on {out.parent}")
+    t0 = time.time()
+    # A QLoRA adapter is merged into the full-precision base: merging into 4-bit weights would round
+    # the update away, and the merged folder is meant to load anywhere without bitsandbytes.
+    loaded = load_model(base, dtype=dtype, quantization="none", device="cpu")
+    model = PeftModel.from_pretrained(loaded.model, str(source.path)).merge_and_unload()
+    tok = adapter_tokenizer(source.path) or loaded.tokenizer
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tok.save_pretrained(str(tmp))
+        (tmp / "workbench_merge.json").write_text(json.dumps(
+            {"base": canonical_model(base), "adapter": str(source.path), "dtype": loaded.dtype,
+             "merged_at": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2), encoding="utf-8")
+        _finish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return MergeResult(out, _folder_bytes(out), round(time.time() - t0, 1), canonical_model(base))
+
+
+def export_adapter(run_or_adapter: str | Path, out_dir: str | Path) -> Path:
+    """Copy the adapter folder alone (weights, adapter_config.json, tokenizer) to out_dir."""
+    source = _adapter(run_or_adapter)
+    out = _check_target(out_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        shutil.copytree(source.path, tmp, dirs_exist_ok=True)
+        _finish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def adapter_archive(run_or_adapter: str | Path, out_dir: str | Path) -> Path:
+    """The adapter folder as one .zip (for a browser download), written into out_dir."""
+    source = _adapter(run_or_adapter)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = (source.run.id if source.run else source.path.name) + "-adapter"
+    tmp_base = out_dir / f".{stem}.tmp"
+    archive = Path(shutil.make_archive(str(tmp_base), "zip", root_dir=source.path))
+    final = out_dir / f"{stem}.zip"
+    os.replace(archive, final)
+    return final

@@ -1,0 +1,250 @@
+"""TrainingJob: one training run at a time per app process, in a background thread.
+
+The UI never holds a request open for a whole run: it starts the job, then polls `snapshot()` (a plain dict
+built from status.json, metrics.jsonl and the job's own log lines). Every browser tab, and a reloaded page,
+asks the same module-level job, so all of them see the same run and its whole chart so far.
+
+States (the run's status.json, plus 'idle' before the first run):
+    idle → queued (loading model and data) → running → stopping → stopped | completed | failed
+A run of an app process that was killed is 'interrupted' (runs.mark_interrupted_runs at app start).
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from workbench.config import ConfigError, RunConfig
+from workbench.runs import ACTIVE, RunDir, list_runs, new_run_id, outputs_dir
+
+LOG_LINES = 200
+RESUMABLE = ("stopped", "interrupted")
+FINISHED = ("stopped", "completed", "failed", "interrupted")
+
+
+class JobBusy(RuntimeError):
+    """A run is already going; the message names it."""
+
+
+class LogLinesCallback(TrainerCallback):
+    """Turns the Trainer's log events into short human lines for the UI's log box."""
+
+    def __init__(self, sink):
+        self.sink = sink
+
+    def on_train_begin(self, args, state, control, **kw):
+        start = f" from step {state.global_step}" if state.global_step else ""
+        self.sink(f"training {state.max_steps} steps{start}")
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        self.sink(format_log(state.global_step, state.max_steps, logs or {}))
+
+    def on_save(self, args, state, control, **kw):
+        self.sink(f"checkpoint saved at step {state.global_step}")
+
+
+def format_log(step: int, max_steps: int, logs: dict) -> str:
+    names = {"loss": "loss", "eval_loss": "eval loss", "learning_rate": "lr", "grad_norm": "grad norm",
+             "train_runtime": "runtime s", "train_loss": "mean train loss"}
+    parts = []
+    for key, label in names.items():
+        if key in logs:
+            value = float(logs[key])
+            parts.append(f"{label} {value:.3g}" if key == "learning_rate" else f"{label} {value:.4g}")
+    return f"step {step}/{max_steps}: " + (", ".join(parts) or ", ".join(f"{k} {v}" for k, v in logs.items()))
+
+
+class TrainingJob:
+    """The background training thread and what the UI needs to show it."""
+
+    _instance: "TrainingJob | None" = None
+    _instance_lock = threading.Lock()
+
+    @classmethod
+    def instance(cls) -> "TrainingJob":
+        """The app-wide job: every session and every tab of this process shares it."""
+        with cls._instance_lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.run: RunDir | None = None
+        self.result = None
+        self.error: str | None = None
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.log: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
+        self._log_lock = threading.Lock()  # the training thread appends while UI threads read
+
+    # -- control -------------------------------------------------------------------------------
+    def is_active(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, cfg: RunConfig, *, extra_callbacks: list | None = None) -> RunDir:
+        """Validate, then train in the background. Raises JobBusy or ConfigError; never blocks on training."""
+        cfg = RunConfig.from_dict(cfg.to_dict())  # the job owns its copy; the form may change meanwhile
+        cfg.validate()  # refuse a bad config now, with its message, before any thread or folder exists
+        with self._lock:
+            self._refuse_if_busy()
+            cfg.output_dir = str(_fresh_run_path(cfg))
+            return self._launch(cfg, None, extra_callbacks, f"run {Path(cfg.output_dir).name}: loading the model "
+                                                            f"'{cfg.model.name}' and the data")
+
+    def resume(self, run_dir: str | Path, *, extra_callbacks: list | None = None) -> RunDir:
+        """Continue a stopped or interrupted run from its last checkpoint up to its planned final step."""
+        run = resolve_run(run_dir)
+        state = run.state()
+        if state not in RESUMABLE:
+            raise ConfigError(f"run {run.id} is {state}; only a stopped or interrupted run can be resumed")
+        checkpoint = run.last_checkpoint()
+        if checkpoint is None:
+            raise ConfigError(f"run {run.id} has no checkpoint to resume from (it stopped before the first save)")
+        cfg = RunConfig.load(run.config_file)
+        cfg.output_dir = str(run.path)
+        cfg.validate()  # e.g. its data file has gone since: say so now, not from the background thread
+        with self._lock:
+            self._refuse_if_busy()
+            return self._launch(cfg, run.path, extra_callbacks,
+                                f"resuming run {run.id} from {checkpoint.name}")
+
+    def stop(self) -> str | None:
+        """Ask the run to end at the next step boundary (it saves a checkpoint and the adapter there).
+        Returns the run id, or None when nothing is running."""
+        if not self.is_active():
+            return None
+        if not self._stop.is_set():
+            self._stop.set()
+            self._log("stop requested: finishing the current step, then saving a checkpoint and the adapter")
+        return self.run.id if self.run else None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ends (tests, CLI-like use); True when it has ended."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.is_active()
+
+    def _refuse_if_busy(self) -> None:
+        if self.is_active():
+            raise JobBusy(f"run {self.run.id} is {self._state()}: one run at a time; stop it or wait for it "
+                          "to finish")
+
+    def _launch(self, cfg: RunConfig, resume, extra_callbacks, first_line: str) -> RunDir:
+        self._stop = threading.Event()
+        self.run = RunDir(cfg.output_dir)
+        self.result, self.error = None, None
+        self.started_at, self.finished_at = time.time(), None
+        with self._log_lock:
+            self.log.clear()
+        self._log(first_line)
+        callbacks = [LogLinesCallback(self._log), *(extra_callbacks or [])]
+        self._thread = threading.Thread(target=self._work, args=(cfg, resume, callbacks),
+                                        name=f"training-{self.run.id}", daemon=True)
+        self._thread.start()
+        return self.run
+
+    def _work(self, cfg: RunConfig, resume, callbacks) -> None:
+        from workbench.training.engine import train
+
+        try:
+            # train() turns training failures (OOM, NaN loss, bad data) into state 'failed' itself.
+            self.result = train(cfg, resume=resume, stop=self._stop, progress_bar=False, extra_callbacks=callbacks)
+            self.error = self.result.error
+        except Exception as e:  # a failure before training began (e.g. the run folder): keep the app serving
+            self.error = f"{type(e).__name__}: {e}"
+            if self.run.path.is_dir():
+                self.run.write_status("failed", error=self.error)
+        finally:
+            self.finished_at = time.time()
+            state = self.result.state if self.result is not None else "failed"
+            self._log(f"{state}" + (f": {self.error}" if self.error else ""))
+
+    def _log(self, line: str) -> None:
+        with self._log_lock:
+            self.log.append(f"{time.strftime('%H:%M:%S')} {line}")
+
+    def log_lines(self) -> list[str]:
+        with self._log_lock:
+            return list(self.log)
+
+    # -- what the UI shows ---------------------------------------------------------------------
+    def _state(self, status: dict | None = None) -> str:
+        if self.run is None:
+            return "idle"
+        status = status if status is not None else self.run.read_status()
+        status_state = status.get("state", "queued")
+        if self.is_active():
+            if self._stop.is_set() and status_state in ACTIVE:
+                return "stopping"
+            if status_state in ACTIVE or status.get("updated_at", 0) >= (self.started_at or 0):
+                return status_state  # written by this job's run (possibly its final state, as the thread ends)
+            return "queued"  # a resumed run whose status.json still holds the previous ending
+        if self.result is not None:
+            return self.result.state
+        return "failed" if self.error else status_state
+
+    def snapshot(self) -> dict:
+        """Everything a view needs, as plain JSON-able data: state, progress, metrics rows, log lines, error."""
+        if self.run is None:
+            return {"state": "idle", "active": False, "run_id": None, "run_dir": None, "step": 0, "max_steps": 0,
+                    "elapsed_s": 0.0, "eta_s": None, "metrics": [], "log": [], "error": None, "adapter": None}
+        status = self.run.read_status()
+        state = self._state(status)
+        end = self.finished_at or time.time()
+        error = self.error or (status.get("error") if state == "failed" else None)
+        return {
+            "state": state,
+            "active": self.is_active(),
+            "run_id": self.run.id,
+            "run_dir": str(self.run.path),
+            "step": int(status.get("step") or 0),
+            "max_steps": int(status.get("max_steps") or 0),
+            "elapsed_s": round(end - (self.started_at or end), 1),
+            "eta_s": None if state in FINISHED else status.get("eta_s"),
+            "metrics": self.run.read_metrics(),
+            "log": self.log_lines(),
+            "error": error,
+            "adapter": str(self.run.saved_model()) if self.run.saved_model() else None,
+        }
+
+
+def _fresh_run_path(cfg: RunConfig) -> Path:
+    """outputs/<run-id>, made unique: two runs started within the same second get -2, -3..."""
+    if cfg.output_dir:
+        path = Path(cfg.output_dir)
+        if RunDir(path).exists():
+            raise ConfigError(f"output_dir {path} already holds a run; clear output_dir to get a new folder")
+        return path
+    base = outputs_dir() / new_run_id(cfg.run_name)
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def resolve_run(run: str | Path) -> RunDir:
+    """A run id (folder name under outputs/) or a run folder inside outputs/ → RunDir, or ConfigError."""
+    text = str(run or "").strip()
+    if not text:
+        raise ConfigError("choose a run to resume")
+    root = outputs_dir().resolve()
+    path = (Path(text) if "/" in text else root / text).resolve()
+    if not path.is_relative_to(root):  # the web form must not point the trainer at arbitrary folders
+        raise ConfigError(f"'{text}' is not a run under {root}")
+    r = RunDir(path)
+    if not r.config_file.is_file():
+        raise ConfigError(f"no run named '{text}' (no config.yaml in {path})")
+    return r
+
+
+def resumable_runs() -> list[str]:
+    """Run ids that Resume can continue: stopped or interrupted, with a checkpoint."""
+    return [r.id for r in list_runs() if r.state() in RESUMABLE and r.last_checkpoint() is not None]

@@ -1,0 +1,148 @@
+"""The Train form, generated from RunConfig's fields: one component per setting, typed by the dataclass.
+
+Numbers are gr.Number (whole numbers with precision 0) with the field's min/max, choices are dropdowns,
+bools are checkboxes, mappings are a one-line YAML textbox; each component's info line is the field's help
+text. Values go back through RunConfig.set, so the form, the CLI and YAML share one coercion and one
+validation. Generation settings (gen.*) belong to the Chat tab and output_dir to the job, so both stay out.
+
+Handlers receive the form as keyword arguments named `section__key` (gradio's inputs_kwargs), which also
+makes them the parameter names of the API: client.predict(train__max_steps=3, api_name="/start_training").
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gradio as gr
+import yaml
+
+from workbench.config import RunConfig, has_package, iter_fields
+
+SECTIONS = {"model": "Model", "adapter": "Adapter", "data": "Data", "train": "Training"}
+TOP_LEVEL = ("run_name",)
+# Rarely changed settings, folded into an "Advanced" accordion under their section.
+ADVANCED = frozenset({
+    "model.double_quant", "model.compute_dtype", "model.attention", "model.trust_remote_code",
+    "adapter.target_modules", "adapter.bias",
+    "data.hub_config", "data.hub_split", "data.format", "data.column_map", "data.packing", "data.train_on",
+    "data.val_size", "data.test_size", "data.seed",
+    "train.warmup_ratio", "train.weight_decay", "train.max_grad_norm", "train.logging_steps", "train.save_steps",
+    "train.save_total_limit", "train.seed", "train.report_to",
+})
+PER_ROW = 3
+TRACKERS = ("tensorboard", "wandb", "mlflow", "trackio")
+
+
+def _template_names() -> list[str]:
+    from workbench import templates
+
+    return templates.available()
+
+
+# Free-text settings whose usual values are known at build time: a dropdown that still takes any value.
+SUGGESTIONS = {"data.template": _template_names, "model.name": lambda: ["default"]}
+
+
+def form_fields() -> list[tuple[str, Any]]:
+    """(dotted name, dataclass field) of every setting the Train form shows, in RunConfig order."""
+    return [(n, f) for n, f in iter_fields() if n.split(".")[0] in SECTIONS or n in TOP_LEVEL]
+
+
+FIELD_NAMES = [n for n, _ in form_fields()]
+
+
+def param_name(dotted: str) -> str:
+    """'train.max_steps' → 'train__max_steps': a Python identifier for handlers and the API."""
+    return dotted.replace(".", "__")
+
+
+def dotted_name(param: str) -> str:
+    return param.replace("__", ".")
+
+
+def field_type(f) -> type:
+    return f.type if isinstance(f.type, type) else {"str": str, "int": int, "float": float, "bool": bool,
+                                                    "dict": dict}[f.type]
+
+
+def to_form_value(value: Any) -> Any:
+    """A RunConfig value as its component shows it (mappings as one-line YAML)."""
+    if isinstance(value, dict):
+        return yaml.safe_dump(value, default_flow_style=True).strip()
+    return value
+
+
+def form_values(cfg: RunConfig) -> list:
+    """The form's values for cfg, in FIELD_NAMES order: the output of every handler that fills the form."""
+    return [to_form_value(cfg.get(n)) for n in FIELD_NAMES]
+
+
+def config_from_values(values: dict[str, Any]) -> RunConfig:
+    """Form values (keyed by dotted or param names) → RunConfig; ConfigError names the bad setting."""
+    cfg = RunConfig()
+    for key, value in values.items():
+        cfg.set(dotted_name(key), value)
+    return cfg
+
+
+def _float_step(default: float) -> float:
+    """A spinner step one decade below the default (2e-4 → 1e-5), so the arrows nudge rather than jump."""
+    if not default or default <= 0:
+        return 0.01
+    return 10 ** (math.floor(math.log10(default)) - 1)
+
+
+def make_component(name: str, f, value: Any) -> gr.components.Component:
+    m = f.metadata
+    label = name.split(".")[-1].replace("_", " ")
+    info = m.get("help", "")
+    if name == "train.report_to":
+        installed = [t for t in TRACKERS if has_package(t)]
+        info += f" Installed here: {', '.join(installed) if installed else 'none'}."
+    t = field_type(f)
+    common = {"label": label, "info": info, "elem_id": f"train-form-{param_name(name)}"}
+    if name in SUGGESTIONS:
+        return gr.Dropdown(choices=SUGGESTIONS[name](), value=value, allow_custom_value=True, **common)
+    if m.get("choices"):
+        return gr.Dropdown(choices=list(m["choices"]), value=value, **common)
+    if t is bool:
+        return gr.Checkbox(value=value, **common)
+    if t is int:
+        return gr.Number(value=value, precision=0, step=1, minimum=m.get("min"), maximum=m.get("max"), **common)
+    if t is float:
+        # An exclusive minimum (learning rate > 0) is left to validate(), which says so in words.
+        return gr.Number(value=value, minimum=None if m.get("min_exclusive") else m.get("min"),
+                         maximum=m.get("max"), step=_float_step(f.default), **common)
+    if t is dict:
+        return gr.Textbox(value=to_form_value(value), lines=1, **common)
+    return gr.Textbox(value=value, **common)
+
+
+def _grid(names: list[str], fields: dict, cfg: RunConfig, out: dict) -> None:
+    for i in range(0, len(names), PER_ROW):
+        with gr.Row(equal_height=False):
+            for name in names[i:i + PER_ROW]:
+                out[name] = make_component(name, fields[name], cfg.get(name))
+
+
+def build_form(cfg: RunConfig) -> dict[str, gr.components.Component]:
+    """Lay the form out (run name, then a tab per section with an Advanced accordion); dotted name → component."""
+    fields = dict(form_fields())
+    out: dict[str, gr.components.Component] = {}
+    for name in TOP_LEVEL:
+        out[name] = make_component(name, fields[name], cfg.get(name))
+    with gr.Tabs():
+        for section, title in SECTIONS.items():
+            with gr.Tab(title, id=f"train-form-{section}"):
+                names = [n for n in fields if n.startswith(section + ".")]
+                _grid([n for n in names if n not in ADVANCED], fields, cfg, out)
+                advanced = [n for n in names if n in ADVANCED]
+                if advanced:
+                    with gr.Accordion("Advanced", open=False):
+                        _grid(advanced, fields, cfg, out)
+    return {n: out[n] for n in FIELD_NAMES}  # RunConfig order, whatever the layout
+
+
+def as_kwargs(components: dict[str, gr.components.Component]) -> dict[str, gr.components.Component]:
+    """inputs_kwargs for an event: param name → component."""
+    return {param_name(n): c for n, c in components.items()}

@@ -1,0 +1,75 @@
+"""metrics.jsonl rows → Plotly figures. Pure functions: no gradio, no files; unit-tested on plain rows."""
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+LOSS, SMOOTH, EVAL, LR, TPS = "train loss", "train loss (smoothed)", "eval loss", "learning rate", "tokens/s"
+
+
+def smooth(values: list[float], weight: float = 0.6) -> list[float]:
+    """TensorBoard's debiased exponential moving average: early points are not dragged toward zero."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values, start=1):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - weight ** i) if weight else v)
+    return out
+
+
+def series(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of the rows that carry a finite `key`, in step order."""
+    points = sorted((r["step"], float(r[key])) for r in rows
+                    if r.get(key) is not None and "step" in r and math.isfinite(float(r[key])))
+    return [s for s, _ in points], [v for _, v in points]
+
+
+def training_figure(rows: list[dict], smoothing: float = 0.6, title: str = "") -> go.Figure:
+    """Loss (raw, smoothed, eval) on top; learning rate and tokens/s below, sharing the step axis."""
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.56, 0.22, 0.22],
+                        subplot_titles=("loss", LR, TPS))
+    steps, loss = series(rows, "loss")
+    if steps:
+        fig.add_trace(go.Scatter(x=steps, y=loss, name=LOSS, mode="lines", opacity=0.35,
+                                 line={"color": "#1f77b4"}), row=1, col=1)
+        fig.add_trace(go.Scatter(x=steps, y=smooth(loss, smoothing), name=SMOOTH, mode="lines",
+                                 line={"color": "#1f77b4", "width": 2.5}), row=1, col=1)
+    e_steps, e_loss = series(rows, "eval_loss")
+    if e_steps:
+        fig.add_trace(go.Scatter(x=e_steps, y=e_loss, name=EVAL, mode="lines+markers",
+                                 line={"color": "#d62728"}, marker={"size": 8}), row=1, col=1)
+    lr_steps, lr = series(rows, "learning_rate")
+    if lr_steps:
+        fig.add_trace(go.Scatter(x=lr_steps, y=lr, name=LR, mode="lines", line={"color": "#2ca02c"}),
+                      row=2, col=1)
+    t_steps, tps = series(rows, "tokens_per_second")
+    if t_steps:
+        fig.add_trace(go.Scatter(x=t_steps, y=tps, name=TPS, mode="lines", line={"color": "#9467bd"}),
+                      row=3, col=1)
+    if not (steps or e_steps):
+        fig.add_annotation(text="no metrics yet: the chart fills in as training logs its first steps",
+                           showarrow=False, xref="paper", yref="paper", x=0.5, y=0.8)
+    last = max([*steps, *e_steps, *lr_steps, *t_steps], default=0)
+    fig.update_xaxes(dtick=max(1, math.ceil(last / 10)), tick0=0)  # whole steps only
+    fig.update_xaxes(title_text="step", row=3, col=1)
+    fig.update_yaxes(exponentformat="e", row=2, col=1)
+    fig.update_layout(height=560, margin={"l": 50, "r": 20, "t": 50 if title else 30, "b": 40},
+                      title=title or None, legend={"orientation": "h", "y": 1.08, "x": 0}, hovermode="x unified")
+    return fig
+
+
+def progress(step: int, max_steps: int, elapsed_s: float | None, eta_s: float | None) -> dict:
+    """Numbers for a progress bar: fraction done and human durations."""
+    fraction = min(max(step / max_steps, 0.0), 1.0) if max_steps else 0.0
+    return {"fraction": fraction, "percent": round(100 * fraction, 1), "step": step, "max_steps": max_steps,
+            "elapsed": duration(elapsed_s), "eta": duration(eta_s)}
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"

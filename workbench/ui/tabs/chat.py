@@ -1,0 +1,183 @@
+"""Chat tab: talk to a base model with a trained adapter, streamed token by token, optionally side by side
+with the same base model without the adapter. Components and wiring only; logic is in workbench.inference.
+"""
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+
+from workbench import inference, templates
+from workbench.compare import run_choices
+from workbench.config import ConfigError, GenCfg
+from workbench.inference import AdapterError
+from workbench.models import ModelError
+from workbench.paths import PathError, confine
+from workbench.templates import TemplateError
+
+NO_ADAPTER = "(none)"
+USER_ERRORS = (AdapterError, ModelError, ConfigError, TemplateError, PathError)
+_STOPS: dict[str, threading.Event] = {}  # session → the stop flag of its current generation
+
+
+def _fail(e: Exception) -> gr.Error:
+    return gr.Error(str(e), print_exception=False)
+
+
+def _adapter_path(adapter: str | None) -> str | None:
+    """A typed folder must lie under the folders this app may read; run choices already do."""
+    if not adapter or adapter == NO_ADAPTER:
+        return None
+    return str(confine(adapter))
+
+
+def _base_name(base: str | None) -> str:
+    base = (base or "").strip() or "default"
+    if base.startswith((".", "/", "~")):
+        return str(confine(base))
+    return base
+
+
+def _model(base, adapter) -> inference.ChatModel:
+    return inference.CACHE.get(_base_name(base), _adapter_path(adapter))
+
+
+# -- handlers -----------------------------------------------------------------------------------------
+
+def list_adapters():
+    """Refresh the adapter dropdown with every run that saved an adapter."""
+    return gr.update(choices=[NO_ADAPTER, *run_choices()])
+
+
+def suggest_base(adapter):
+    """Choosing a run's adapter selects the base model it was trained on."""
+    try:
+        source = inference.find_adapter(_adapter_path(adapter))
+    except (*USER_ERRORS, ValueError):
+        return gr.update()
+    return gr.update(value=source.base) if source.base and not source.full_model else gr.update()
+
+
+def load_adapter(base, adapter):
+    """Load base (+ adapter) into the cache (releasing the previous one) and say what is loaded."""
+    try:
+        cm = _model(base, adapter)
+    except USER_ERRORS as e:
+        raise _fail(e) from None
+    tpl = inference.template_for(cm.adapter)
+    return f"✅ Loaded **{cm.describe()}**  \ntemplate (auto): `{tpl.name}`"
+
+
+def chat(message, history, base_history, base, adapter, template, compare_base, max_new_tokens, temperature,
+         top_p, top_k, repetition_penalty, do_sample, seed, request: gr.Request = None):
+    """Stream the adapter's reply (then the base model's, with compare on) to `message`."""
+    message = (message or "").strip()
+    if not message:
+        raise gr.Error("type a message first", print_exception=False)
+    try:
+        settings = inference.settings_from(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                                           top_k=top_k, repetition_penalty=repetition_penalty,
+                                           do_sample=do_sample, seed=seed)
+        cm = _model(base, adapter)
+        tpl = inference.template_for(cm.adapter, template or "auto")
+    except USER_ERRORS as e:
+        raise _fail(e) from None
+    stop = threading.Event()
+    key = getattr(request, "session_hash", None) or "api"
+    _STOPS[key] = stop
+    history, base_history = list(history or []), list(base_history or [])
+    past, base_past = list(history), list(base_history)
+    history += [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+    if compare_base and cm.has_adapter:
+        base_history += [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+    yield history, base_history, ""
+    try:
+        for text in inference.chat_stream(cm, past, message, settings, tpl, stop):
+            history[-1] = {"role": "assistant", "content": text}
+            yield history, base_history, ""
+        if compare_base and cm.has_adapter and not stop.is_set():
+            for text in inference.chat_stream(cm, base_past, message, settings, tpl, threading.Event(),
+                                              use_adapter=False):
+                base_history[-1] = {"role": "assistant", "content": text}
+                yield history, base_history, ""
+    finally:
+        if _STOPS.get(key) is stop:
+            del _STOPS[key]
+
+
+def stop_chat(request: gr.Request = None):
+    """Stop this session's generation at the next token (the event is also cancelled by Gradio)."""
+    stop = _STOPS.get(getattr(request, "session_hash", None) or "api")
+    if stop is not None:
+        stop.set()
+    return "⏹ stopped"
+
+
+def clear_chat():
+    return [], [], ""
+
+
+def release_model():
+    inference.CACHE.release()
+    return "Model released from memory."
+
+
+def _toggle_base(compare_base):
+    return gr.update(visible=bool(compare_base))
+
+
+# -- layout -------------------------------------------------------------------------------------------
+
+def build_chat_tab(app: gr.Blocks) -> None:
+    g = GenCfg()
+    help_of = {f: GenCfg.__dataclass_fields__[f].metadata["help"] for f in GenCfg.__dataclass_fields__}
+    with gr.Row():
+        base = gr.Dropdown(["default"], value="default", label="Base model", allow_custom_value=True, scale=2,
+                           info="'default' (embedded SmolLM2-135M-Instruct), a hub id or a model folder")
+        adapter = gr.Dropdown([NO_ADAPTER], value=NO_ADAPTER, label="Adapter", allow_custom_value=True, scale=3,
+                              info="a run's adapter, or a folder with adapter_config.json")
+        template = gr.Dropdown(["auto", *templates.available()], value="auto", label="Template", scale=1,
+                               info="auto: the run's template, else the model's chat template")
+    with gr.Row():
+        load_btn = gr.Button("Load", variant="secondary", size="sm")
+        refresh_btn = gr.Button("Refresh adapters", size="sm")
+        release_btn = gr.Button("Release model", size="sm")
+    status = gr.Markdown("Choose an adapter and press **Load** (or just send a message).")
+    with gr.Accordion("Generation settings", open=False):
+        with gr.Row():
+            max_new_tokens = gr.Slider(1, 1024, value=g.max_new_tokens, step=1, label="Max new tokens",
+                                       info=help_of["max_new_tokens"])
+            do_sample = gr.Checkbox(value=g.do_sample, label="Sampling", info=help_of["do_sample"])
+            seed = gr.Number(value=g.seed, precision=0, minimum=0, label="Seed", info=help_of["seed"])
+        with gr.Row():
+            temperature = gr.Slider(0.05, 2.0, value=g.temperature, step=0.05, label="Temperature",
+                                    info=help_of["temperature"])
+            top_p = gr.Slider(0.05, 1.0, value=g.top_p, step=0.05, label="Top-p", info=help_of["top_p"])
+            top_k = gr.Slider(0, 200, value=g.top_k, step=1, label="Top-k", info=help_of["top_k"])
+            repetition_penalty = gr.Slider(1.0, 2.0, value=g.repetition_penalty, step=0.05,
+                                           label="Repetition penalty", info=help_of["repetition_penalty"])
+    compare_base = gr.Checkbox(value=False, label="Compare with base: the same prompt without the adapter, "
+                                                  "side by side")
+    with gr.Row():
+        chatbot = gr.Chatbot(label="With adapter", height=420)
+        base_chatbot = gr.Chatbot(label="Base model (adapter off)", height=420, visible=False)
+    message = gr.Textbox(label="Message", lines=3, placeholder="For reverse_instruction runs: paste a response; "
+                                                              "the model writes the instruction for it.")
+    with gr.Row():
+        send_btn = gr.Button("Send", variant="primary")
+        stop_btn = gr.Button("Stop", variant="stop")
+        clear_btn = gr.Button("Clear")
+
+    inputs = [message, chatbot, base_chatbot, base, adapter, template, compare_base, max_new_tokens, temperature,
+              top_p, top_k, repetition_penalty, do_sample, seed]
+    outputs = [chatbot, base_chatbot, message]
+    send_evt = send_btn.click(chat, inputs, outputs, api_name="chat")
+    submit_evt = message.submit(chat, inputs, outputs, api_name=False)
+    stop_btn.click(stop_chat, None, status, api_name="stop_chat", cancels=[send_evt, submit_evt])
+    clear_btn.click(clear_chat, None, outputs, api_name=False)
+    load_btn.click(load_adapter, [base, adapter], status, api_name="load_adapter")
+    refresh_btn.click(list_adapters, None, adapter, api_name="list_adapters")
+    release_btn.click(release_model, None, status, api_name="release_model")
+    adapter.change(suggest_base, adapter, base, api_name=False)
+    compare_base.change(_toggle_base, compare_base, base_chatbot, api_name=False)
+    app.load(list_adapters, None, adapter, api_name=False)

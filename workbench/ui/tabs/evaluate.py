@@ -1,0 +1,175 @@
+"""Evaluate tab: generated vs ground truth for many held-out rows, with ROUGE-L / BLEU per row, the
+aggregate, the base model's scores on the same rows, sorting and export. Logic: workbench.evaluation.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from workbench import evaluation
+from workbench.compare import run_choices
+from workbench.config import ConfigError, GenCfg
+from workbench.evaluation import COLUMNS, EvalError
+from workbench.inference import AdapterError
+from workbench.models import ModelError
+from workbench.paths import PathError, confine
+from workbench.templates import TemplateError
+
+USER_ERRORS = (EvalError, AdapterError, ModelError, ConfigError, TemplateError, PathError)
+SOURCES = ["test", "validation", "file"]
+SORTS = {"ROUGE-L, best first": ("rouge_l", True), "ROUGE-L, worst first": ("rouge_l", False),
+         "BLEU, best first": ("bleu", True), "BLEU, worst first": ("bleu", False),
+         "adapter minus base ROUGE-L, best first": ("gain", True),
+         "adapter minus base ROUGE-L, worst first": ("gain", False)}
+
+
+def _fail(e: Exception) -> gr.Error:
+    return gr.Error(str(e), print_exception=False)
+
+
+def _run(run) -> str:
+    if not run:
+        raise EvalError("choose a run")
+    return str(confine(run))
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _rows(table) -> list[dict]:
+    if table is None:
+        return []
+    df = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table.get("data", []),
+                                                                      columns=table.get("headers", COLUMNS))
+    df = df.astype(object).where(pd.notna(df), None)
+    return df.to_dict("records")
+
+
+def summary_markdown(summary: dict, name: str) -> str:
+    def f(x):
+        return "–" if x is None else f"{x:.3f}"
+
+    lines = [f"### {summary['n']} rows · `{summary.get('source', '')}` · saved as `eval/{name}.jsonl`",
+             "| | ROUGE-L | BLEU |", "|---|---|---|",
+             f"| adapter | **{f(summary['adapter_rouge_l'])}** | {f(summary['adapter_bleu'])} |",
+             f"| base model | {f(summary['base_rouge_l'])} | {f(summary['base_bleu'])} |"]
+    a, b = summary.get("adapter_rouge_l"), summary.get("base_rouge_l")
+    if a is not None and b is not None:
+        verdict = "better than" if a > b else "not better than"
+        lines.append(f"\nThe adapter is **{verdict}** the base model on ROUGE-L ({a - b:+.3f}).")
+    return "\n".join(lines)
+
+
+# -- handlers -----------------------------------------------------------------------------------------
+
+def list_eval_runs(current=None):
+    """Runs with a saved adapter; the newest is picked when none is chosen yet."""
+    choices = run_choices()
+    value = current or (choices[0][1] if choices else None)
+    return gr.update(choices=choices, value=value)
+
+
+def evaluate(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base,
+             progress=gr.Progress()):
+    """Generate for n rows (0 = all) of the run's held-out split or a file; score and save them."""
+    try:
+        run_dir = _run(run)
+        data = None
+        if source == "file":
+            if upload:  # a file the browser just sent: Gradio's own temp copy
+                data = upload if isinstance(upload, str) else getattr(upload, "name", None) or upload.get("path")
+            elif (data_path or "").strip():
+                data = str(confine(data_path))
+            else:
+                raise EvalError("upload a file or give a data file path (or pick the test / validation split)")
+        elif source not in SOURCES:
+            raise EvalError(f"source must be one of {', '.join(SOURCES)}")
+
+        def report(done, total, what):
+            progress(done / max(total, 1), desc=f"{what}: {done}/{total}")
+
+        result = evaluation.evaluate(run_dir, split=source if source != "file" else "test", data=data,
+                                     n=int(n or 0), seed=int(seed or 0), batch_size=int(batch_size or 8),
+                                     compare_base=bool(compare_base),
+                                     max_new_tokens=int(max_new_tokens) if max_new_tokens else None,
+                                     progress=report)
+    except USER_ERRORS as e:
+        raise _fail(e) from None
+    return summary_markdown(result.summary, result.name), _frame(result.rows), result.name
+
+
+def sort_table(table, sort_by):
+    """Reorder the shown rows: best or worst first by a metric, or by the adapter's gain over the base."""
+    rows = _rows(table)
+    key, best = SORTS.get(sort_by, ("rouge_l", True))
+    if key == "gain":
+        for r in rows:
+            r["gain"] = None if r.get("base_rouge_l") is None else (r.get("rouge_l") or 0) - r["base_rouge_l"]
+    rows = evaluation.sort_rows(rows, key, best)
+    return _frame(rows)
+
+
+def export_table(run, name, table, fmt):
+    """Write the shown rows to eval/<name>.<csv|jsonl> in the run folder and offer the file."""
+    try:
+        if not name:
+            raise EvalError("run an evaluation first")
+        path = evaluation.export(_run(run), _rows(table), f"{name}-table" if fmt == "jsonl" else name, fmt)
+    except USER_ERRORS as e:
+        raise _fail(e) from None
+    # The browser gets a temp copy: Gradio serves files only from the working dir and the temp dir,
+    # and outputs/ may live elsewhere (WORKBENCH_OUTPUTS).
+    download = Path(tempfile.mkdtemp(prefix="wb-eval-")) / path.name
+    shutil.copyfile(path, download)
+    return str(download)
+
+
+def export_csv(run, name, table):
+    return export_table(run, name, table, "csv")
+
+
+def export_jsonl(run, name, table):
+    return export_table(run, name, table, "jsonl")
+
+
+# -- layout -------------------------------------------------------------------------------------------
+
+def build_evaluate_tab(app: gr.Blocks) -> None:
+    gr.Markdown("Generate for held-out rows with the adapter and with the base model, and compare both with "
+                "the ground truth (ROUGE-L and BLEU, 0 to 1, higher is closer).")
+    with gr.Row():
+        run = gr.Dropdown([], label="Run", allow_custom_value=True, scale=3)
+        refresh_btn = gr.Button("Refresh runs", size="sm", scale=0)
+    with gr.Row():
+        source = gr.Radio(SOURCES, value="test", label="Rows", info="the run's held-out split, or a file")
+        upload = gr.File(label="File (JSON / JSONL / CSV / Parquet)", file_types=[".json", ".jsonl", ".csv",
+                                                                                     ".parquet"], type="filepath")
+        data_path = gr.Textbox(label="…or a file path under data/", placeholder="data/dolly_sample.jsonl")
+    with gr.Row():
+        n = gr.Number(value=8, precision=0, minimum=0, label="Rows (0 = all)")
+        seed = gr.Number(value=0, precision=0, minimum=0, label="Sampling seed")
+        batch_size = gr.Slider(1, 64, value=8, step=1, label="Batch size", info="rows generated together")
+        max_new_tokens = gr.Slider(8, 1024, value=GenCfg().max_new_tokens, step=8, label="Max new tokens")
+        compare_base = gr.Checkbox(value=True, label="Also score the base model")
+    eval_btn = gr.Button("Evaluate", variant="primary")
+    summary = gr.Markdown()
+    name = gr.Textbox(visible=False)
+    with gr.Row():
+        sort_by = gr.Dropdown(list(SORTS), value="ROUGE-L, best first", label="Sort", scale=2)
+        csv_btn = gr.Button("Export CSV", size="sm")
+        jsonl_btn = gr.Button("Export JSONL", size="sm")
+        exported = gr.File(label="Exported file", interactive=False)
+    table = gr.Dataframe(headers=COLUMNS, label="Generated vs ground truth", wrap=True, interactive=False)
+
+    eval_btn.click(evaluate, [run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base],
+                   [summary, table, name], api_name="evaluate")
+    sort_by.change(sort_table, [table, sort_by], table, api_name="sort_eval")
+    csv_btn.click(export_csv, [run, name, table], exported, api_name="export_eval_csv")
+    jsonl_btn.click(export_jsonl, [run, name, table], exported, api_name="export_eval_jsonl")
+    refresh_btn.click(list_eval_runs, run, run, api_name=False)
+    app.load(list_eval_runs, run, run, api_name=False)

@@ -1,0 +1,162 @@
+"""Runs tab: every run in outputs/, one run's config and charts, deletion with confirmation, 2+ runs
+overlaid with their config diff, and merge / export of a run's adapter. Logic: workbench.compare and
+workbench.merge.
+"""
+from __future__ import annotations
+
+import tempfile
+
+import gradio as gr
+import pandas as pd
+
+from workbench import compare, evaluation
+from workbench.compare import SUMMARY_COLUMNS, RunsError
+from workbench.merge import MergeError
+from workbench.models import ModelError
+from workbench.paths import PathError, confine
+from workbench.ui.plots import training_figure
+
+USER_ERRORS = (RunsError, MergeError, ModelError, PathError, evaluation.EvalError)
+
+
+def _fail(e: Exception) -> gr.Error:
+    return gr.Error(str(e), print_exception=False)
+
+
+def _run(choice) -> compare.RunDir:
+    if not choice:
+        raise RunsError("choose a run")
+    return compare.resolve_run(str(confine(choice)))
+
+
+# -- handlers -----------------------------------------------------------------------------------------
+
+def list_runs():
+    """The runs table (newest first) and fresh choices for the run pickers."""
+    rows = compare.summaries()
+    choices = [(r["run"], r["path"]) for r in rows]
+    return (pd.DataFrame(rows, columns=SUMMARY_COLUMNS), gr.update(choices=choices),
+            gr.update(choices=choices))
+
+
+def open_run(choice):
+    """One run: its config.yaml, status, loss chart, saved evaluations and the merge size estimate."""
+    try:
+        run = _run(choice)
+    except USER_ERRORS as e:
+        raise _fail(e) from None
+    config = run.config_file.read_text(encoding="utf-8") if run.config_file.is_file() else ""
+    status = run.read_status()
+    fig = training_figure(run.read_metrics(), title=run.id)  # loss (raw, smoothed, eval), lr, tokens/s
+    evals = evaluation.list_results(run.path)
+    eval_md = "\n".join(f"- `{e['name']}`: ROUGE-L adapter {e.get('adapter_rouge_l')} / base "
+                        f"{e.get('base_rouge_l')}, BLEU adapter {e.get('adapter_bleu')} / base "
+                        f"{e.get('base_bleu')} ({e.get('n')} rows)" for e in evals) or "No evaluations yet."
+    return config, status, fig, "### Evaluations\n" + eval_md, merge_plan(choice), str(run.path / "merged")
+
+
+def merge_plan(choice):
+    """The size a merged model will take, said before anything is written."""
+    from workbench.merge import merge_plan as plan
+
+    try:
+        p = plan(str(_run(choice).path))
+    except USER_ERRORS as e:
+        return f"Merge not available: {e}"
+    return f"Merging writes a full model of about **{p['size']}** (base `{p['base']}`)."
+
+
+def delete_run(choice, confirmed):
+    """Delete a run folder, only with the confirmation box ticked."""
+    if not confirmed:
+        raise gr.Error("tick the confirmation box first: deleting removes the run folder for good",
+                       print_exception=False)
+    try:
+        run_id = compare.delete_run(_run(choice).path)
+    except USER_ERRORS as e:
+        raise _fail(e) from None
+    table, a, b = list_runs()
+    return f"🗑 Deleted run `{run_id}`.", table, a, b, False
+
+
+def compare_runs(choices):
+    """Overlay the loss curves of 2+ runs and list the settings that differ."""
+    try:
+        diff, curves = compare.compare([str(confine(c)) for c in choices or []])
+    except USER_ERRORS as e:
+        raise _fail(e) from None
+    ids = list(curves)
+    frame = pd.DataFrame(diff, columns=["setting", *ids])
+    return compare.loss_figure(curves, title="Loss · " + " vs ".join(ids)), frame
+
+
+def merge_adapter(choice, out_dir):
+    """Merge the run's adapter into its base model and save a standard HF model folder."""
+    from workbench.merge import human_size
+    from workbench.merge import merge_adapter as merge
+
+    try:
+        run = _run(choice)
+        out = confine(out_dir) if (out_dir or "").strip() else run.path / "merged"
+        result = merge(str(run.path), out)
+    except USER_ERRORS as e:
+        raise _fail(e) from None
+    return (f"✅ Merged model saved to `{result.path}` ({human_size(result.bytes_written)}, {result.seconds} s). "
+            "It loads with `AutoModelForCausalLM.from_pretrained` and needs no PEFT.")
+
+
+def export_adapter(choice):
+    """The run's adapter folder as a .zip to download."""
+    from workbench.merge import adapter_archive
+
+    try:
+        run = _run(choice)
+        return str(adapter_archive(str(run.path), tempfile.mkdtemp(prefix="wb-adapter-")))
+    except USER_ERRORS as e:
+        raise _fail(e) from None
+
+
+# -- layout -------------------------------------------------------------------------------------------
+
+def build_runs_tab(app: gr.Blocks) -> None:
+    refresh_btn = gr.Button("Refresh", size="sm")
+    table = gr.Dataframe(headers=SUMMARY_COLUMNS, label="Runs in outputs/", interactive=False, wrap=True)
+    with gr.Tab("Open a run"):
+        with gr.Row():
+            run = gr.Dropdown([], label="Run", allow_custom_value=True, scale=3)
+            open_btn = gr.Button("Open", variant="primary", scale=0)
+        with gr.Row():
+            chart = gr.Plot(label="Loss")
+            with gr.Column():
+                status = gr.JSON(label="status.json")
+                evals_md = gr.Markdown()
+        config = gr.Code(label="config.yaml", language="yaml", interactive=False)
+        with gr.Accordion("Merge & export", open=False):
+            plan_md = gr.Markdown()
+            out_dir = gr.Textbox(label="Merged model folder (new or empty; under outputs/)")
+            with gr.Row():
+                merge_btn = gr.Button("Merge adapter into base and save")
+                export_btn = gr.Button("Download adapter (.zip)")
+            merge_md = gr.Markdown()
+            adapter_zip = gr.File(label="Adapter", interactive=False)
+        with gr.Accordion("Delete", open=False):
+            confirm = gr.Checkbox(label="Yes, delete this run's folder (config, metrics, checkpoints, adapter)",
+                                  value=False)
+            delete_btn = gr.Button("Delete run", variant="stop")
+            delete_md = gr.Markdown()
+    with gr.Tab("Compare runs"):
+        with gr.Row():
+            picked = gr.Dropdown([], multiselect=True, label="Runs to compare (2 or more)", allow_custom_value=True,
+                                 scale=3)
+            compare_btn = gr.Button("Compare", variant="primary", scale=0)
+        overlay = gr.Plot(label="Loss curves")
+        diff = gr.Dataframe(label="Settings that differ", interactive=False, wrap=True)
+
+    refresh_btn.click(list_runs, None, [table, run, picked], api_name="list_runs")
+    app.load(list_runs, None, [table, run, picked], api_name=False)
+    open_btn.click(open_run, run, [config, status, chart, evals_md, plan_md, out_dir], api_name="open_run")
+    delete_btn.click(delete_run, [run, confirm], [delete_md, table, run, picked, confirm], api_name="delete_run")
+    compare_btn.click(compare_runs, picked, [overlay, diff], api_name="compare_runs")
+    merge_btn.click(merge_adapter, [run, out_dir], merge_md, api_name="merge_adapter")
+    export_btn.click(export_adapter, run, adapter_zip, api_name="export_adapter")
+

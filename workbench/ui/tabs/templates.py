@@ -1,0 +1,99 @@
+"""Templates tab: read, edit and save prompt templates (YAML files in templates/) and preview a draft.
+
+A template is data, never code: placeholders are filled by a fixed regex and the 'model' kind is
+rendered by transformers' sandboxed Jinja. Saving never replaces a file unless 'overwrite' is ticked.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from workbench import templates
+from workbench.config import DEFAULT_DATA, DataCfg
+from workbench.data import browse, preview, sources
+from workbench.data.sources import DataError
+from workbench.models import ModelError
+from workbench.templates import TemplateError
+
+USER_ERRORS = (DataError, TemplateError, ModelError, ValueError)
+
+
+def _about(t: templates.Template) -> str:
+    trained = {"instruction": "the response", "chat": ", ".join(t.train_roles) + " turns",
+               "model": "assistant turns"}[t.kind]
+    lines = [f"**{t.name}** ({t.kind}): {t.description or 'no description'}  ",
+             f"trained: {trained} · stop strings: {', '.join(f'`{s!r}`' for s in t.stop) or 'none'}"]
+    lines += [f"⚠️ {n}" for n in templates.lint(t)]
+    return "\n".join(lines)
+
+
+def template_source(name):
+    """The YAML text of a template, its description, and its name (as the default 'save as' name)."""
+    try:
+        t = templates.load(name)
+        return templates.read_text(name), _about(t), name
+    except TemplateError as e:
+        raise gr.Error(str(e), print_exception=False) from None
+
+
+def save_template(text, name, overwrite):
+    """Validate and save the editor text as templates/<name>.yaml; refuses to replace one unless asked."""
+    try:
+        path = templates.save_text(text or "", name, bool(overwrite))
+        t = templates.load(path.stem)
+    except USER_ERRORS as e:
+        gr.Warning(str(e))
+        return f"❌ Not saved: {e}", gr.update(choices=templates.available())
+    return (f"✅ Saved `templates/{path.name}`. It is now in every template list (Data tab: ↻).\n\n{_about(t)}",
+            gr.update(choices=templates.available(), value=t.name))
+
+
+def preview_draft(text, source, column_map, row, model, max_length, train_on):
+    """The editor text (saved or not) rendered on one dataset row: prompt, target, counts, tokens."""
+    try:
+        template = templates.parse(text or "", "draft")
+        view = browse.open_view(sources.ui_source(source), "auto", sources.parse_column_map(column_map))
+        tok = preview.tokenizer_for(model or "default")
+        p = preview.preview(template, view.canonical_row(row), tok, int(max_length or 512), train_on or "responses")
+    except USER_ERRORS as e:
+        raise gr.Error(str(e), print_exception=False) from None
+    return p.prompt, p.target, p.counts_markdown(), preview.tokens_html(p, tok)
+
+
+def build_templates_tab(app: gr.Blocks) -> None:
+    d = DataCfg()
+    gr.Markdown("Templates are YAML files in `templates/`: drop a file there (then ↻) or edit one here and save it "
+                "under a new name. Placeholders: " + ", ".join(f"`{{{f}}}`" for f in templates.FIELDS) + ".")
+    with gr.Row():
+        choice = gr.Dropdown(templates.available(), value=d.template, label="Template", scale=3,
+                             allow_custom_value=True)  # files dropped in later are valid too
+        refresh = gr.Button("↻", size="sm", scale=0, min_width=40)
+    about = gr.Markdown()
+    editor = gr.Code(language="yaml", label="Template file (YAML)", lines=14)
+    with gr.Row():
+        name = gr.Textbox(label="Save as", info="a-z, 0-9, _ or -; becomes templates/<name>.yaml", scale=2)
+        overwrite = gr.Checkbox(label="Overwrite if it exists")
+        save_btn = gr.Button("Save template", variant="primary")
+    save_md = gr.Markdown()
+
+    gr.Markdown("### Preview the editor's text on a row")
+    with gr.Row():
+        source = gr.Textbox(value=DEFAULT_DATA, label="Dataset", scale=3)
+        column_map = gr.Textbox(label="Column map", placeholder="context→input")
+        row = gr.Number(value=0, precision=0, minimum=0, label="Row #")
+    with gr.Row():
+        model = gr.Textbox(value="default", label="Model (its tokenizer)")
+        max_length = gr.Number(value=d.max_length, precision=0, minimum=16, label="max_length")
+        train_on = gr.Dropdown(["responses", "all", "last_response"], value=d.train_on, label="Train on")
+        preview_btn = gr.Button("Preview", variant="primary")
+    with gr.Row():
+        prompt_box = gr.Textbox(label="Prompt (masked)", lines=8, max_lines=20)
+        target_box = gr.Textbox(label="Target (trained)", lines=8, max_lines=20)
+    counts_md = gr.Markdown()
+    tokens_view = gr.HTML(max_height=400)
+
+    choice.change(template_source, choice, [editor, about, name], api_name="template_source")
+    app.load(template_source, choice, [editor, about, name], api_name=False)
+    refresh.click(lambda: gr.update(choices=templates.available()), None, choice, api_name=False)
+    save_btn.click(save_template, [editor, name, overwrite], [save_md, choice], api_name="save_template")
+    preview_btn.click(preview_draft, [editor, source, column_map, row, model, max_length, train_on],
+                      [prompt_box, target_box, counts_md, tokens_view], api_name="preview_template_draft")
