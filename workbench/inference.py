@@ -137,6 +137,7 @@ class ChatModel:
     base: str
     adapter: AdapterSource
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop_criteria: dict = field(default_factory=dict, repr=False)
 
     @property
     def has_adapter(self) -> bool:
@@ -145,6 +146,24 @@ class ChatModel:
     def base_only(self):
         """Context in which the model runs without its adapter (the plain base model)."""
         return self.model.disable_adapter() if self.has_adapter else nullcontext()
+
+    def stopping(self, stops: list[str], *events: threading.Event):
+        """Stopping criteria: the template's stop strings, and any of `events` being set.
+
+        transformers' StopStringCriteria scans the whole vocabulary each time it is built (~0.5 s here,
+        even with its own cache, whose key hashes the vocabulary), so it is built once per stop list."""
+        from transformers import StoppingCriteriaList
+        from transformers.generation.stopping_criteria import StopStringCriteria
+
+        criteria = StoppingCriteriaList()
+        if stops:
+            key = tuple(stops)
+            if key not in self._stop_criteria:
+                self._stop_criteria[key] = StopStringCriteria(self.tokenizer, list(stops))
+            criteria.append(self._stop_criteria[key])
+        if events:
+            criteria.append(_EventStop(events))
+        return criteria
 
     def describe(self) -> str:
         if self.adapter.full_model:
@@ -326,7 +345,7 @@ def _held_back(text: str, stops: list[str]) -> int:
                default=0)
 
 
-def generate_kwargs(settings: GenCfg, tokenizer, stops: list[str]) -> dict:
+def generate_kwargs(settings: GenCfg, tokenizer) -> dict:
     kw = dict(max_new_tokens=int(settings.max_new_tokens), do_sample=bool(settings.do_sample),
               repetition_penalty=float(settings.repetition_penalty), eos_token_id=tokenizer.eos_token_id,
               pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
@@ -334,22 +353,20 @@ def generate_kwargs(settings: GenCfg, tokenizer, stops: list[str]) -> dict:
         kw.update(temperature=float(settings.temperature), top_p=float(settings.top_p), top_k=int(settings.top_k))
     else:  # greedy: keep sampling knobs out so transformers does not warn they are unused
         kw.update(temperature=None, top_p=None, top_k=None)
-    if stops:
-        kw.update(stop_strings=stops, tokenizer=tokenizer)
     return kw
 
 
-def _stop_on_events(*events: threading.Event):
+class _EventStop:
     """A stopping criterion that ends generation (every row) once any of the events is set."""
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
 
-    class EventStop(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):
-            done = any(e.is_set() for e in events)
-            return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+    def __init__(self, events):
+        self.events = events
 
-    return StoppingCriteriaList([EventStop()])
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        done = any(e.is_set() for e in self.events)
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
 def settings_from(**values) -> GenCfg:
@@ -380,8 +397,8 @@ def stream_reply(cm: ChatModel, prompt: str, settings: GenCfg, template: templat
     stops = stop_strings(template, tok)
     inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(cm.model.device)
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=600)
-    kwargs = dict(**inputs, **generate_kwargs(settings, tok, stops), streamer=streamer,
-                  stopping_criteria=_stop_on_events(stop, finished))
+    kwargs = dict(**inputs, **generate_kwargs(settings, tok), streamer=streamer,
+                  stopping_criteria=cm.stopping(stops, stop, finished))
     errors: list[BaseException] = []
 
     def work():
@@ -446,7 +463,7 @@ def generate_batch(cm: ChatModel, prompts: list[str], settings: GenCfg, template
 
     tok = cm.tokenizer
     stops = stop_strings(template, tok)
-    kwargs = generate_kwargs(settings, tok, stops)
+    kwargs = dict(generate_kwargs(settings, tok), stopping_criteria=cm.stopping(stops))
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[str] = [""] * len(prompts)
     done = 0

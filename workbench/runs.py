@@ -139,7 +139,10 @@ class RunDir:
     def last_checkpoint(self) -> Path | None:
         if not self.checkpoints.is_dir():
             return None
-        cps = [p for p in self.checkpoints.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+        # The Trainer writes a checkpoint folder in place and trainer_state.json last: a process killed
+        # mid-save leaves a folder without it, which cannot be resumed from, so it does not count.
+        cps = [p for p in self.checkpoints.glob("checkpoint-*")
+               if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
         return max(cps, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
     def saved_model(self) -> Path | None:

@@ -46,12 +46,28 @@ def _shown_path(path: Path) -> str:
 
 # -- handlers: run control -------------------------------------------------------------------------
 
+def _check_readable(cfg: RunConfig) -> None:
+    """The server reads the data file and the model folder, so a typed path must lie under the folders this
+    app may read (paths.confine), as in every other tab; hub ids and 'default' are not paths."""
+    from workbench.data.sources import is_local
+    from workbench.paths import confine
+
+    if is_local(cfg.data.source):
+        confine(cfg.data.source)
+    name = cfg.model.name.strip()
+    if name != "default" and (name.startswith((".", "/", "~")) or Path(name).expanduser().exists()):
+        confine(name)
+
+
 def start_training(**settings) -> str:
     """Validate the form and start training in the background; refused (gr.Error) when a run is going."""
+    from workbench.paths import PathError
+
     cfg = _config(settings)
     try:
+        _check_readable(cfg)
         run = _job().start(cfg)
-    except (ConfigError, JobBusy) as e:
+    except (ConfigError, JobBusy, PathError) as e:
         raise gr.Error(str(e)) from None
     message = f"Started run **{run.id}** in `{_shown_path(run.path)}`."
     try:
