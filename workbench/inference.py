@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
-import re
 import threading
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -484,10 +483,3 @@ def generate_batch(cm: ChatModel, prompts: list[str], settings: GenCfg, template
                 progress(done, len(prompts))
     return out
 
-
-_WS = re.compile(r"\s+")
-
-
-def one_line(text: str, limit: int = 80) -> str:
-    text = _WS.sub(" ", text or "").strip()
-    return text if len(text) <= limit else text[:limit - 1] + "…"
