@@ -34,6 +34,15 @@ def tokenizer(model_dir):
     return AutoTokenizer.from_pretrained(str(model_dir))
 
 
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """An empty data folder the app treats as data/ (WORKBENCH_DATA), for tests that write datasets."""
+    d = tmp_path / "data"
+    d.mkdir()
+    monkeypatch.setenv("WORKBENCH_DATA", str(d))
+    return d
+
+
 def quick_config(output_dir, **sets):
     """The default recipe cut to a few seconds: few rows, short sequences, a few steps."""
     from workbench.config import RunConfig

@@ -10,14 +10,6 @@ from workbench.data import browse, charts, sources
 from workbench.data.sources import DataError
 
 
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    d = tmp_path / "data"
-    d.mkdir()
-    monkeypatch.setenv("WORKBENCH_DATA", str(d))
-    return d
-
-
 def jsonl(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return str(path)

@@ -10,14 +10,6 @@ from workbench.data import quality, sources
 from workbench.data.quality import CleanOptions, mask_pii
 
 
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    d = tmp_path / "data"
-    d.mkdir()
-    monkeypatch.setenv("WORKBENCH_DATA", str(d))
-    return d
-
-
 @pytest.mark.parametrize("text,expected,kinds", [
     ("Write to jane.doe+news@mail.example.org today", "Write to [EMAIL] today", {"email": 1}),
     ("Call +1 (555) 123-4567 or 555-123-4567.", "Call [PHONE] or [PHONE].", {"phone": 2}),

@@ -17,6 +17,7 @@ from workbench.data.sources import DataError
 from workbench.models import ModelError
 from workbench.paths import display
 from workbench.templates import TemplateError
+from workbench.ui.preview_panel import preview_outputs, preview_settings
 
 ALL = "(all)"  # category filter: no filter
 NONE = "(none)"  # category filter: rows without a category
@@ -222,15 +223,9 @@ def build_data_tab(app: gr.Blocks) -> None:
         template = gr.Dropdown(templates.available(), value=d.template, label="Template", scale=2,
                                allow_custom_value=True)  # files dropped in later are valid too
         refresh_tpl = gr.Button("↻", size="sm", scale=0, min_width=40)
-        model = gr.Textbox(value="default", label="Model (its tokenizer)", scale=2)
-        max_length = gr.Number(value=d.max_length, precision=0, minimum=16, label="max_length")
-        train_on = gr.Dropdown(["responses", "all", "last_response"], value=d.train_on, label="Train on")
+        model, max_length, train_on = preview_settings(d)
         preview_btn = gr.Button("Preview", variant="primary")
-    with gr.Row():
-        prompt_box = gr.Textbox(label="Prompt (masked)", lines=8, max_lines=20)
-        target_box = gr.Textbox(label="Target (trained)", lines=8, max_lines=20)
-    counts_md = gr.Markdown()
-    tokens_view = gr.HTML(max_height=400)
+    preview_out = preview_outputs()
 
     with gr.Accordion("Stats", open=False):
         stats_btn = gr.Button("Compute stats")
@@ -270,11 +265,10 @@ def build_data_tab(app: gr.Blocks) -> None:
     load_inputs, load_outputs = [*view_inputs, skip_bad, page_size], [status, source, category, page, table,
                                                                       page_info, split_md]
     preview_inputs = [*view_inputs, row_no, template, model, max_length, train_on]
-    preview_outputs = [prompt_box, target_box, counts_md, tokens_view]
 
     def then_show_first_row(event):
         event.success(first_row, [status, *view_inputs, template, model, max_length, train_on],
-                      [row_no, raw_json, canon_json, *preview_outputs], api_name=False)
+                      [row_no, raw_json, canon_json, *preview_out], api_name=False)
 
     then_show_first_row(load_btn.click(load_dataset, load_inputs, load_outputs, api_name="load_dataset"))
     then_show_first_row(source.submit(load_dataset, load_inputs, load_outputs, api_name=False))
@@ -293,11 +287,11 @@ def build_data_tab(app: gr.Blocks) -> None:
     row_no.submit(dataset_row, [*view_inputs, row_no], [raw_json, canon_json], api_name="dataset_row")
     jump_btn.click(jump_to_row, [*view_inputs, row_no, page_size],
                    [table, page_info, page, query, category, raw_json, canon_json], api_name="jump_to_row").success(
-        preview_template, preview_inputs, preview_outputs, api_name=False)
+        preview_template, preview_inputs, preview_out, api_name=False)
     table.select(_selected_row, None, row_no, api_name=False).success(
         dataset_row, [*view_inputs, row_no], [raw_json, canon_json], api_name=False).success(
-        preview_template, preview_inputs, preview_outputs, api_name=False)
-    preview_btn.click(preview_template, preview_inputs, preview_outputs, api_name="preview_template")
+        preview_template, preview_inputs, preview_out, api_name=False)
+    preview_btn.click(preview_template, preview_inputs, preview_out, api_name="preview_template")
     refresh_tpl.click(lambda: gr.update(choices=templates.available()), None, template, api_name=False)
 
     stats_btn.click(dataset_stats, [*view_inputs, model], [stats_md, chars_plot, tokens_plot, category_plot],

@@ -8,7 +8,9 @@ from workbench.config import DEFAULT_DATA, RunConfig
 
 def overview():
     """(model markdown, dataset markdown, first rows) for the default run config."""
-    from workbench.data import sources
+    import pandas as pd
+
+    from workbench.data import browse
     from workbench.models import DEFAULT_MODEL_ID, pick_attention, pick_dtype, resolve_model
 
     cfg = RunConfig()
@@ -16,11 +18,12 @@ def overview():
     impl, why = pick_attention("auto")
     model_md = (f"### Model\n**{DEFAULT_MODEL_ID}** (embedded default)  \nfolder: `{path}`  \n"
                 f"compute dtype here: `{str(pick_dtype()).replace('torch.', '')}`  \nattention: `{impl}` ({why})")
-    ds, det = sources.load_canonical(DEFAULT_DATA)
-    counts = ds.to_pandas()["category"].value_counts()
-    data_md = (f"### Dataset\n`{DEFAULT_DATA}`: **{len(ds)} rows**, format **{det.format}** ({det.reason})  \n"
-               + ", ".join(f"{k}: {v}" for k, v in counts.items()))
-    return model_md, data_md, ds.select(range(min(10, len(ds)))).to_pandas()
+    view = browse.open_view(DEFAULT_DATA)  # the Data tab's cached view: a page load re-reads nothing
+    det = view.detection
+    data_md = (f"### Dataset\n`{DEFAULT_DATA}`: **{len(view)} rows**, format **{det.format}** ({det.reason})  \n"
+               + ", ".join(f"{k}: {v}" for k, v in view.categories().items()))
+    first = view.page(1, 10)
+    return model_md, data_md, pd.DataFrame(first.rows, columns=first.columns)
 
 
 def build_overview_tab(app: gr.Blocks) -> None:

@@ -13,6 +13,7 @@ from workbench.data import browse, preview, sources
 from workbench.data.sources import DataError
 from workbench.models import ModelError
 from workbench.templates import TemplateError
+from workbench.ui.preview_panel import preview_outputs, preview_settings
 
 USER_ERRORS = (DataError, TemplateError, ModelError, ValueError)
 
@@ -81,19 +82,13 @@ def build_templates_tab(app: gr.Blocks) -> None:
         column_map = gr.Textbox(label="Column map", placeholder="context→input")
         row = gr.Number(value=0, precision=0, minimum=0, label="Row #")
     with gr.Row():
-        model = gr.Textbox(value="default", label="Model (its tokenizer)")
-        max_length = gr.Number(value=d.max_length, precision=0, minimum=16, label="max_length")
-        train_on = gr.Dropdown(["responses", "all", "last_response"], value=d.train_on, label="Train on")
+        model, max_length, train_on = preview_settings(d)
         preview_btn = gr.Button("Preview", variant="primary")
-    with gr.Row():
-        prompt_box = gr.Textbox(label="Prompt (masked)", lines=8, max_lines=20)
-        target_box = gr.Textbox(label="Target (trained)", lines=8, max_lines=20)
-    counts_md = gr.Markdown()
-    tokens_view = gr.HTML(max_height=400)
+    outputs = preview_outputs()
 
     choice.change(template_source, choice, [editor, about, name], api_name="template_source")
     app.load(template_source, choice, [editor, about, name], api_name=False)
     refresh.click(lambda: gr.update(choices=templates.available()), None, choice, api_name=False)
     save_btn.click(save_template, [editor, name, overwrite], [save_md, choice], api_name="save_template")
     preview_btn.click(preview_draft, [editor, source, column_map, row, model, max_length, train_on],
-                      [prompt_box, target_box, counts_md, tokens_view], api_name="preview_template_draft")
+                      outputs, api_name="preview_template_draft")
