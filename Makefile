@@ -31,8 +31,11 @@ test: setup browser
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
+# Training throughput vs the reference notebook recipe (~15 min on 2 cores), then the UI under load and the
+# cold start (~3 min); results in benchmarks/results/, levers in benchmarks/NOTES.md.
 bench: setup
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/train_throughput.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/ui_latency.py
 
 clean:
 	rm -rf .venv .pytest_cache

@@ -51,7 +51,9 @@ class AdapterCfg:
                       "base; full: train every weight.", choices=["lora", "qlora", "full"])
     r: int = opt(16, "LoRA rank: size of the low-rank update.", min=1, max=1024)
     alpha: int = opt(32, "LoRA alpha: the update is scaled by alpha / r.", min=1, max=4096)
-    dropout: float = opt(0.05, "Dropout on the LoRA input.", min=0.0, max=0.9)
+    dropout: float = opt(0.0, "Dropout on the LoRA input. 0 lets PEFT skip a masked copy of every adapted "
+                         "input (+14% tokens/s on CPU, benchmarks/NOTES.md); 0.05-0.1 can help long runs on small data.",
+                         min=0.0, max=0.9)
     target_modules: str = opt("all-linear", "Modules that get adapters: 'all-linear' or a comma list "
                               "such as 'q_proj,v_proj'.")
     bias: str = opt("none", "Which biases to train.", choices=["none", "all", "lora_only"])
@@ -90,13 +92,16 @@ class TrainCfg:
     warmup_ratio: float = opt(0.03, "Fraction of steps spent warming the learning rate up.", min=0.0, max=0.5)
     weight_decay: float = opt(0.0, "AdamW weight decay.", min=0.0, max=1.0)
     max_grad_norm: float = opt(1.0, "Gradient clipping norm (0 = off).", min=0.0)
-    optimizer: str = opt("adamw_torch", "Optimizer (paged_* and *_8bit need bitsandbytes).",
+    optimizer: str = opt("adamw_torch_fused", "Optimizer (paged_* and *_8bit need bitsandbytes). The fused AdamW "
+                         "steps the LoRA weights in one kernel (8 ms vs 24 ms per step on the default model).",
                          choices=["adamw_torch", "adamw_torch_fused", "paged_adamw_32bit", "paged_adamw_8bit",
                                   "adamw_8bit", "sgd", "adafactor"])
     logging_steps: int = opt(1, "Write a metrics row every N steps.", min=1)
     eval_steps: int = opt(0, "Evaluate on the validation split every N steps (0 = only at the end).", min=0)
     save_steps: int = opt(50, "Save a resumable checkpoint every N steps.", min=1)
     save_total_limit: int = opt(2, "Keep at most this many checkpoints.", min=1)
+    group_by_length: bool = opt(True, "Batch rows of similar length together (batches still come in random "
+                                "order): far less padding, +75% tokens/s on the bundled data. Ignored with packing.")
     gradient_checkpointing: bool = opt(False, "Recompute activations in the backward pass: less memory, ~30% slower.")
     seed: int = opt(42, "Seed of the weights init and the data order.", min=0)
     report_to: str = opt("none", "Experiment tracker passed to the Trainer.",

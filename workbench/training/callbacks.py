@@ -1,4 +1,4 @@
-"""Trainer callbacks: metrics.jsonl rows with throughput and ETA, per-step progress, the stop flag."""
+"""Trainer callbacks: metrics.jsonl rows with throughput and ETA, per-step progress, the stop flag, log lines."""
 from __future__ import annotations
 
 import math
@@ -81,6 +81,34 @@ class StopCallback(TrainerCallback):
             control.should_save = True
             self.stopped_at = state.global_step
         return control
+
+
+class LogLinesCallback(TrainerCallback):
+    """Turns the Trainer's log events into short human lines for the UI's log box."""
+
+    def __init__(self, sink):
+        self.sink = sink
+
+    def on_train_begin(self, args, state, control, **kw):
+        start = f" from step {state.global_step}" if state.global_step else ""
+        self.sink(f"training {state.max_steps} steps{start}")
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        self.sink(format_log(state.global_step, state.max_steps, logs or {}))
+
+    def on_save(self, args, state, control, **kw):
+        self.sink(f"checkpoint saved at step {state.global_step}")
+
+
+def format_log(step: int, max_steps: int, logs: dict) -> str:
+    names = {"loss": "loss", "eval_loss": "eval loss", "learning_rate": "lr", "grad_norm": "grad norm",
+             "train_runtime": "runtime s", "train_loss": "mean train loss"}
+    parts = []
+    for key, label in names.items():
+        if key in logs:
+            value = float(logs[key])
+            parts.append(f"{label} {value:.3g}" if key == "learning_rate" else f"{label} {value:.4g}")
+    return f"step {step}/{max_steps}: " + (", ".join(parts) or ", ".join(f"{k} {v}" for k, v in logs.items()))
 
 
 def _round(x, nd=2):

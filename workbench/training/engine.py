@@ -88,8 +88,14 @@ def is_main_process() -> bool:
 
 
 def train(cfg: RunConfig, *, resume: str | Path | None = None, stop: threading.Event | None = None,
-          progress_bar: bool = True, extra_callbacks: list | None = None) -> RunResult:
-    """Run a whole training; never raises for training failures (they end as state 'failed')."""
+          progress_bar: bool = True, extra_callbacks: list | None = None, sft_overrides: dict | None = None,
+          speedups: bool = True) -> RunResult:
+    """Run a whole training; never raises for training failures (they end as state 'failed').
+
+    sft_overrides and speedups=False exist for benchmarks/train_throughput.py, whose reference recipe is
+    stock TRL with SFTConfig settings the RunConfig does not expose. The speedups patch TRL for the whole
+    process, so speedups=False means stock TRL only in a process that has not trained with them.
+    """
     cfg, run = prepare_run(cfg, resume)
     stop = stop or threading.Event()
     main = is_main_process()
@@ -99,7 +105,8 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, stop: threading.E
             atomic_write_text(run.config_file, cfg.to_yaml())
         run.write_status("queued", error=None)
     try:
-        return _train(cfg, run, resume, stop, progress_bar, extra_callbacks or [], main)
+        return _train(cfg, run, resume, stop, progress_bar, extra_callbacks or [], main, sft_overrides or {},
+                      speedups)
     except Exception as e:  # OOM, NaN loss, bad data...: the run fails, the caller keeps going
         message = f"{type(e).__name__}: {e}"
         if main:
@@ -107,7 +114,7 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, stop: threading.E
         return RunResult(run.path, "failed", error=message)
 
 
-def _train(cfg, run: RunDir, resume, stop, progress_bar, extra_callbacks, main) -> RunResult:
+def _train(cfg, run: RunDir, resume, stop, progress_bar, extra_callbacks, main, sft_overrides, speedups) -> RunResult:
     import torch
     from trl import SFTConfig, SFTTrainer
 
@@ -158,7 +165,13 @@ def _train(cfg, run: RunDir, resume, stop, progress_bar, extra_callbacks, main) 
         bf16=on_gpu and dtype == torch.bfloat16, fp16=on_gpu and dtype == torch.float16,
         use_cpu=not on_gpu, max_length=cfg.data.max_length, packing=cfg.data.packing,
         disable_tqdm=not progress_bar, dataloader_pin_memory=on_gpu, save_only_model=False,
+        train_sampling_strategy="group_by_length" if t.group_by_length and not cfg.data.packing else "random",
+        **sft_overrides,
     )
+    if speedups:
+        from workbench.training.speedups import score_only_trained_positions
+
+        score_only_trained_positions()
     metrics_cb, stop_cb = MetricsCallback(run, stop), StopCallback(stop)
     trainer = SFTTrainer(model=model, args=args, train_dataset=splits["train_tokens"],
                          eval_dataset=splits["validation_tokens"] if has_eval else None,
