@@ -15,7 +15,7 @@ Each recipe runs in its own process (clean peak RSS). It reports non-padding tok
 final train loss, eval loss on a fixed held-out slice (the same function for both) and MFU = achieved model
 FLOPs/s / the fp32 matmul peak measured in the same run. Writes benchmarks/results/train_throughput.json.
 
-    python benchmarks/train_throughput.py            # full run (~10 min on 2 cores)
+    python benchmarks/train_throughput.py            # full run (~8 min on 2 cores)
     python benchmarks/train_throughput.py --quick    # smaller slice, for a smoke check
 """
 from __future__ import annotations
