@@ -187,7 +187,8 @@ CASES = [
      "invalid template name"),
     # -- config values ---------------------------------------------------------------------------------
     ("learning rate 0", lambda c, e: start(c, train__learning_rate=0), "train.learning_rate must be > 0.0"),
-    ("batch size 0", lambda c, e: start(c, train__batch_size=0), "less than minimum value 1"),
+    ("batch size 0", lambda c, e: start(c, train__batch_size=0), "train.batch_size must be >= 1"),
+    ("batch size 2.5", lambda c, e: start(c, train__batch_size=2.5), "train.batch_size must be a whole number"),
     ("unknown optimizer", lambda c, e: start(c, train__optimizer="adamw_9000"), "not in the list of choices"),
     ("no rows left to train", lambda c, e: start(c, data__val_size=0.5, data__test_size=0.45),
      "must leave rows to train on"),

@@ -1,8 +1,7 @@
 """The Train form, generated from RunConfig's fields: one component per setting, typed by the dataclass.
 
-Numbers are gr.Number (whole numbers with precision 0) with the field's min/max, choices are dropdowns,
-bools are checkboxes, mappings are a one-line YAML textbox; each component's info line is the field's help
-text. Values go back through RunConfig.set, so the form, the CLI and YAML share one coercion and one
+Numbers are gr.Number whose info line ends with the allowed range, choices are dropdowns, bools are
+checkboxes, mappings are a one-line YAML textbox; each component's info line is the field's help text. Values go back through RunConfig.set, so the form, the CLI and YAML share one coercion and one
 validation. Generation settings (gen.*) belong to the Chat tab and output_dir to the job, so both stay out.
 
 Handlers receive the form as keyword arguments named `section__key` (gradio's inputs_kwargs), which also
@@ -92,6 +91,14 @@ def _float_step(default: float) -> float:
     return 10 ** (math.floor(math.log10(default)) - 1)
 
 
+def range_text(meta: dict) -> str:
+    """'Allowed: >= 1 and <= 4096.' from a field's metadata ('' when it has no bounds)."""
+    lo, hi = meta.get("min"), meta.get("max")
+    parts = ([f"{'>' if meta.get('min_exclusive') else '>='} {lo}"] if lo is not None else []) + \
+        ([f"<= {hi}"] if hi is not None else [])
+    return f"Allowed: {' and '.join(parts)}." if parts else ""
+
+
 def make_component(name: str, f, value: Any) -> gr.components.Component:
     m = f.metadata
     label = name.split(".")[-1].replace("_", " ")
@@ -107,12 +114,12 @@ def make_component(name: str, f, value: Any) -> gr.components.Component:
         return gr.Dropdown(choices=list(m["choices"]), value=value, **common)
     if t is bool:
         return gr.Checkbox(value=value, **common)
-    if t is int:
-        return gr.Number(value=value, precision=0, step=1, minimum=m.get("min"), maximum=m.get("max"), **common)
-    if t is float:
-        # An exclusive minimum (learning rate > 0) is left to validate(), which says so in words.
-        return gr.Number(value=value, minimum=None if m.get("min_exclusive") else m.get("min"),
-                         maximum=m.get("max"), step=_float_step(f.default), **common)
+    # No minimum/maximum/precision on the Numbers: gradio would refuse 0 with "less than minimum value 1",
+    # naming no setting, and round 2.5 to 2 without a word. validate() says "train.batch_size must be >= 1"
+    # and "must be a whole number" instead; the info line shows the range.
+    if t in (int, float):
+        common["info"] = f"{info} {range_text(m)}".strip()
+        return gr.Number(value=value, step=1 if t is int else _float_step(f.default), **common)
     if t is dict:
         return gr.Textbox(value=to_form_value(value), lines=1, **common)
     return gr.Textbox(value=value, **common)
