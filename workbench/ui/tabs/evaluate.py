@@ -164,7 +164,10 @@ def build_evaluate_tab(app: gr.Blocks) -> None:
         csv_btn = gr.Button("Export CSV", size="sm")
         jsonl_btn = gr.Button("Export JSONL", size="sm")
         exported = gr.File(label="Exported file", interactive=False)
-    table = gr.Dataframe(headers=COLUMNS, label="Generated vs ground truth", wrap=True, interactive=False)
+    # The input (a whole response, in the reverse-instruction task) took half the table; the texts being
+    # compared need the room.
+    table = gr.Dataframe(headers=COLUMNS, label="Generated vs ground truth", wrap=True, interactive=False,
+                         column_widths=["24%", "18%", "18%", "16%", "6%", "6%", "6%", "6%"])
 
     eval_btn.click(evaluate, [run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base],
                    [summary, table, name], api_name="evaluate")
