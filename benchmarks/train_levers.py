@@ -35,14 +35,14 @@ VARIANTS = {
 
 
 def run_variant(name: str, train_file: str, out: str, steps: int) -> dict:
-    from workbench.config import RunConfig
+    from train_throughput import bench_config
+
     from workbench.runs import RunDir
     from workbench.training.engine import train
 
     settings, speedups = VARIANTS[name]
-    cfg = RunConfig()
-    for key, value in ({"data.source": train_file, "data.val_size": 0.0, "data.test_size": 0.0,
-                        "train.max_steps": steps, "train.save_steps": 10_000, "output_dir": out} | settings).items():
+    cfg = bench_config(train_file, out)
+    for key, value in ({"train.max_steps": steps} | settings).items():
         cfg.set(key, value)
     result = train(cfg, progress_bar=False, speedups=speedups)
     if result.state != "completed":

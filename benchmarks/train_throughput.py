@@ -81,18 +81,22 @@ GPU_VARIANTS = {
 }
 
 
-def run_recipe(recipe: str, train_file: str, eval_file: str, out_dir: str) -> dict:
-    import torch
-
+def bench_config(train_file: str, out_dir: str):
+    """The default RunConfig on the benchmark's data: every row trains, no checkpoints (not what is measured)."""
     from workbench.config import RunConfig
 
     cfg = RunConfig()
-    cfg.set("data.source", train_file)
-    cfg.set("data.val_size", 0.0)
-    cfg.set("data.test_size", 0.0)
+    for key, value in {"data.source": str(train_file), "data.val_size": 0.0, "data.test_size": 0.0,
+                       "train.save_steps": 10_000, "output_dir": str(out_dir)}.items():
+        cfg.set(key, value)
+    return cfg
+
+
+def run_recipe(recipe: str, train_file: str, eval_file: str, out_dir: str) -> dict:
+    import torch
+
+    cfg = bench_config(train_file, out_dir)
     cfg.set("train.epochs", 1)
-    cfg.set("train.save_steps", 10_000)  # checkpoints are not what is measured
-    cfg.set("output_dir", out_dir)
     reference = recipe == "reference"
     for key, value in (REFERENCE if reference else GPU_VARIANTS.get(recipe, {})).items():
         cfg.set(key, value)

@@ -12,6 +12,10 @@ from workbench.ui.tabs.templates import build_templates_tab
 from workbench.ui.tabs.train import build_train_tab
 
 TITLE = "Fine-tuning workbench"
+# In the order a user goes: look at the data and templates, train, compare runs, chat, evaluate.
+TABS = (("Overview", build_overview_tab), ("Data", build_data_tab), ("Templates", build_templates_tab),
+        ("Train", build_train_tab), ("Runs", build_runs_tab), ("Chat", build_chat_tab),
+        ("Evaluate", build_evaluate_tab))
 
 
 def build_app() -> gr.Blocks:
@@ -22,20 +26,9 @@ def build_app() -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\nFrom a dataset to a working LoRA adapter: see what the model is trained on, "
                     "watch it learn, judge the result.")
         with gr.Tabs():
-            with gr.Tab("Overview", id="overview"):
-                build_overview_tab(app)
-            with gr.Tab("Data", id="data"):
-                build_data_tab(app)
-            with gr.Tab("Templates", id="templates"):
-                build_templates_tab(app)
-            with gr.Tab("Train", id="train"):
-                build_train_tab(app)
-            with gr.Tab("Runs", id="runs"):
-                build_runs_tab(app)
-            with gr.Tab("Chat", id="chat"):
-                build_chat_tab(app)
-            with gr.Tab("Evaluate", id="evaluate"):
-                build_evaluate_tab(app)
+            for label, build_tab in TABS:
+                with gr.Tab(label, id=label.lower()):
+                    build_tab(app)
     return app
 
 
