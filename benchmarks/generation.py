@@ -20,10 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from workbench import templates  # noqa: E402
-from workbench.config import DEFAULT_DATA, GenCfg  # noqa: E402
+from workbench.prompts import templates  # noqa: E402
+from workbench.config.run import DEFAULT_DATA
+from workbench.config.generation import GenerationConfig  # noqa: E402
 from workbench.data.sources import load_canonical  # noqa: E402
-from workbench.inference import CACHE, chat_stream, generate_batch  # noqa: E402
+from workbench.generation.inference import CACHE, chat_stream, generate_batch  # noqa: E402
 
 
 def main() -> int:
@@ -43,7 +44,7 @@ def main() -> int:
     tpl = templates.load("reverse_instruction")
     rows, _ = load_canonical(DEFAULT_DATA)
     prompts = [templates.prompt_text(tpl, rows[i], cm.tokenizer) for i in range(min(args.rows, len(rows)))]
-    settings = GenCfg(max_new_tokens=args.max_new_tokens, do_sample=False)
+    settings = GenerationConfig(max_new_tokens=args.max_new_tokens, do_sample=False)
 
     generate_batch(cm, prompts[:2], settings, tpl, batch_size=2)  # warm-up: first-call allocations
 
@@ -73,7 +74,7 @@ def main() -> int:
     ttft = []
     for i in range(args.ttft_repeats + 1):
         t = time.perf_counter()
-        stream = chat_stream(cm, [], "What is the capital of France?", GenCfg(max_new_tokens=16), chat_tpl)
+        stream = chat_stream(cm, [], "What is the capital of France?", GenerationConfig(max_new_tokens=16), chat_tpl)
         next(stream)
         elapsed = time.perf_counter() - t
         for _ in stream:  # let the reply finish so the next call does not wait for the model lock

@@ -37,7 +37,7 @@ VARIANTS = {
 def run_variant(name: str, train_file: str, out: str, steps: int) -> dict:
     from train_throughput import bench_config
 
-    from workbench.runs import RunDir
+    from workbench.runs.folder import RunDir
     from workbench.training.engine import train
 
     settings, speedups = VARIANTS[name]

@@ -83,7 +83,7 @@ GPU_VARIANTS = {
 
 def bench_config(train_file: str, out_dir: str):
     """The default RunConfig on the benchmark's data: every row trains, no checkpoints (not what is measured)."""
-    from workbench.config import RunConfig
+    from workbench.config.run import RunConfig
 
     cfg = RunConfig()
     for key, value in {"data.source": str(train_file), "data.val_size": 0.0, "data.test_size": 0.0,
@@ -110,7 +110,7 @@ def run_recipe(recipe: str, train_file: str, eval_file: str, out_dir: str) -> di
     if result.state != "completed":
         raise SystemExit(f"{recipe} failed: {result.error}")
     peak_gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None  # before eval
-    from workbench.runs import RunDir
+    from workbench.runs.folder import RunDir
 
     run = RunDir(out_dir)
     rows = [r for r in run.read_metrics() if "loss" in r]
@@ -129,9 +129,9 @@ def eval_loss(adapter: Path, eval_file: str, cfg) -> float:
     import torch
     from peft import PeftModel
 
-    from workbench import templates
+    from workbench.prompts import templates
     from workbench.data import sources
-    from workbench.models import load_model
+    from workbench.models.load import load_model
 
     loaded = load_model("default")
     model = PeftModel.from_pretrained(loaded.model, str(adapter)).eval()
@@ -155,9 +155,9 @@ def token_stats(train_file: str, cfg, block: int | None) -> dict:
     Rows trained one per sequence attend within their row: the token-weighted mean row length. Rows packed
     into wrapped blocks attend across the block: `block`.
     """
-    from workbench import templates
+    from workbench.prompts import templates
     from workbench.data import sources
-    from workbench.models import load_tokenizer
+    from workbench.models.load import load_tokenizer
 
     tok = load_tokenizer("default")
     template = templates.load(cfg.data.template)
@@ -206,7 +206,7 @@ def lora_flops_per_token(trained_fraction: float, context: float, lora_r: int) -
     """
     from transformers import AutoConfig
 
-    from workbench.models import default_model_dir
+    from workbench.models.embedded import default_model_dir
 
     c = AutoConfig.from_pretrained(str(default_model_dir()))
     h, i, layers, v = c.hidden_size, c.intermediate_size, c.num_hidden_layers, c.vocab_size

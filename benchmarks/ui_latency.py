@@ -117,7 +117,7 @@ def main() -> None:
     from gradio_client import Client
 
     sys.path.insert(0, str(ROOT))
-    from workbench.runs import RunDir
+    from workbench.runs.folder import RunDir
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -22,7 +22,7 @@ PY = sys.executable
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
-    from workbench.models import default_model_dir
+    from workbench.models.embedded import default_model_dir
 
     return default_model_dir()
 
@@ -45,7 +45,7 @@ def data_dir(tmp_path, monkeypatch):
 
 def quick_config(output_dir, **sets):
     """The default recipe cut to a few seconds: few rows, short sequences, a few steps."""
-    from workbench.config import RunConfig
+    from workbench.config.run import RunConfig
 
     cfg = RunConfig()
     defaults = {"data.max_rows": 48, "data.max_length": 128, "train.batch_size": 2, "train.max_steps": 3,

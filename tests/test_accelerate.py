@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PY, ROOT, quick_config
-from workbench.runs import RunDir
+from workbench.runs.folder import RunDir
 from workbench.training import launch
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ DOLLY = ["data/dolly_sample.jsonl", "", "train", "auto", ""]  # source, hub conf
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory):
     """Own data/ and templates/ folders (the app runs in this process and reads the env per call)."""
-    from workbench.templates import templates_dir
+    from workbench.core.paths import templates_dir
 
     root = tmp_path_factory.mktemp("api-data")
     data, tpl = root / "data", root / "templates"

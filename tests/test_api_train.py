@@ -8,7 +8,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from workbench.runs import RunDir
+from workbench.runs.folder import RunDir
 
 # Tiny but real: 48 rows, 128 tokens, batch 2 (the same settings as conftest.quick_config).
 TINY = dict(data__max_rows=48, data__max_length=128, train__batch_size=2, train__max_steps=3, train__save_steps=2,
@@ -94,7 +94,7 @@ def test_start_then_stop_then_resume(idle):
     assert snap["state"] == "stopped" and 1 <= snap["step"] < 4, snap
     run = RunDir(snap["run_dir"])
     assert run.read_status()["state"] == "stopped" and run.saved_model() and run.last_checkpoint()
-    from workbench.training.job import resumable_runs
+    from workbench.runs.folder import resumable_runs
 
     assert snap["run_id"] in resumable_runs()
 
@@ -124,8 +124,8 @@ def test_save_then_load_a_config_round_trips_through_the_form(idle):
 def test_the_form_is_generated_from_runconfig_and_round_trips_every_preset():
     import gradio as gr
 
-    from workbench import presets
-    from workbench.config import RunConfig, iter_fields
+    from workbench.config import presets
+    from workbench.config.run import RunConfig, iter_fields
     from workbench.ui import form
 
     with gr.Blocks():
@@ -154,7 +154,7 @@ def test_the_form_is_generated_from_runconfig_and_round_trips_every_preset():
 def test_train_tab_renders_the_generated_form_and_the_estimate(page):
     page.get_by_role("tab", name="Train").click()
     page.get_by_role("tab", name="Training", exact=True).click()
-    from workbench import presets
+    from workbench.config import presets
 
     expected = presets.build(presets.DEFAULT_PRESET).train.learning_rate  # the form opens on the default preset
     assert float(page.get_by_label("learning rate").first.input_value()) == pytest.approx(expected)

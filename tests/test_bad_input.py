@@ -15,7 +15,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from e2e_helpers import TINY_API, diff_snapshots, leftovers, tree_snapshot, wait_idle, watched_roots
-from workbench.runs import outputs_dir
+from workbench.core.paths import outputs_dir
 
 DOLLY = ["data/dolly_sample.jsonl", "", "train", "auto", ""]  # source, hub config, hub split, format, column map
 BAD_FILES = {
@@ -35,7 +35,7 @@ BAD_FILES = {
 def env(tmp_path_factory, client):
     """Own data/ and templates/ folders holding the bad files, and run folders in outputs/ that are not
     what a handler needs (no adapter, completed, stopped without a checkpoint, a broken adapter)."""
-    from workbench.templates import templates_dir
+    from workbench.core.paths import templates_dir
 
     wait_idle(client)  # a run from another module would write to outputs/ while we watch it
     root = tmp_path_factory.mktemp("bad-input")

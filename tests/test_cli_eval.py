@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from conftest import PY, ROOT
-from workbench.cli import main
+from workbench.cli.main import main
 
 pytestmark = pytest.mark.slow
 

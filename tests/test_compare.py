@@ -4,10 +4,11 @@ import socket
 
 import pytest
 
-from workbench.compare import (RunsError, compare, config_diff, delete_run, loss_curves, loss_figure, resolve_run,
-                               run_choices, run_summary, summaries)
-from workbench.config import RunConfig
-from workbench.runs import RunDir, atomic_write_text
+from workbench.core.errors import RunError
+from workbench.runs.compare import compare, config_diff, delete_run, loss_curves, loss_figure, resolve_run, run_choices, run_summary, summaries
+from workbench.config.run import RunConfig
+from workbench.runs.folder import RunDir
+from workbench.core.files import atomic_write_text
 
 
 def make_run(root, run_id, state="completed", losses=(2.0, 1.5, 1.2), **sets):
@@ -65,9 +66,9 @@ def test_config_diff_and_overlaid_curves(root):
     assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
     rows, c = compare(["a", str(b.path)], root)
     assert rows == diff and set(c) == {"a", "b"}
-    with pytest.raises(RunsError, match="at least two"):
+    with pytest.raises(RunError, match="at least two"):
         compare(["a", "a"], root)
-    with pytest.raises(RunsError, match="no run folder"):
+    with pytest.raises(RunError, match="no run folder"):
         resolve_run("missing", root)
 
 
@@ -77,10 +78,10 @@ def test_delete_needs_a_finished_run_inside_outputs(root, tmp_path):
     # status.json of a live process on this host (ours): the run is really running.
     st = running.read_status()
     assert st["pid"] == os.getpid() and st["host"] == socket.gethostname()
-    with pytest.raises(RunsError, match="stop it before deleting"):
+    with pytest.raises(RunError, match="stop it before deleting"):
         delete_run("busy", root)
     outside = make_run(tmp_path / "elsewhere", "x")
-    with pytest.raises(RunsError, match="not inside"):
+    with pytest.raises(RunError, match="not inside"):
         delete_run(str(outside.path), root)
     assert delete_run("done", root) == "done"
     assert not done.path.exists() and running.path.exists() and outside.path.exists()

@@ -1,7 +1,8 @@
 import pytest
 
 from workbench import config as config_mod
-from workbench.config import ConfigError, RunConfig
+from workbench.core.errors import ConfigError
+from workbench.config.run import RunConfig
 
 
 def test_yaml_round_trip_keeps_every_field():

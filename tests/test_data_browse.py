@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from workbench.data import browse, charts, sources
-from workbench.data.sources import DataError
+from workbench.core.errors import DataError
 
 
 def jsonl(path, rows):

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from workbench.data import sources, upload
-from workbench.data.sources import DataError
-from workbench.paths import PathError, confine
+from workbench.core.errors import DataError
+from workbench.core.errors import PathError
+from workbench.core.paths import confine
 
 ALPACA = [{"instruction": f"Task {i}", "input": "" if i % 2 else f"ctx {i}", "output": f"Answer {i}"} for i in range(6)]
 DOLLY = [{"instruction": "Q1", "context": "C1", "response": "R1", "category": "open_qa"},

@@ -2,9 +2,9 @@
 import pytest
 
 from conftest import quick_config
-from workbench import presets
-from workbench.config import RunConfig
-from workbench.runs import RunDir
+from workbench.config import presets
+from workbench.config.run import RunConfig
+from workbench.runs.folder import RunDir
 from workbench.training.estimate import GB, estimate, lora_params, model_shape, planned_steps
 
 GPU_24GB = dict(device="cuda", available_bytes=24 * GB)

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from conftest import ROOT
-from workbench.evaluation import (COLUMNS, EvalError, aggregate, bleu, evaluate, export, list_results, load_rows,
-                                  read_rows, rouge_l, sample, sort_rows)
-from workbench.runs import RunDir
+from workbench.evaluation.side_by_side import COLUMNS, aggregate, bleu, evaluate, export, list_results, load_rows, read_rows, rouge_l, sample, sort_rows
+from workbench.core.errors import EvalError
+from workbench.runs.folder import RunDir
 
 
 def test_metrics_come_from_rouge_score_and_sacrebleu():

@@ -20,7 +20,7 @@ from transformers import TrainerCallback
 
 from conftest import PY, ROOT, free_port
 from e2e_helpers import TINY_API, run_steps, wait_for, wait_idle
-from workbench.runs import RunDir
+from workbench.runs.folder import RunDir
 
 pytestmark = pytest.mark.slow
 

@@ -9,14 +9,15 @@ import time
 import pytest
 import torch
 
-from workbench import templates
-from workbench.config import GenCfg
-from workbench.inference import (AdapterError, ModelCache, canonical_model, chat_once, chat_prompt,
-                                 check_adapter_base, cut_at_stop, find_adapter, generate_batch, message_text,
-                                 prompt_fields, row_input, settings_from, stream_reply, template_for)
+from workbench.prompts import templates
+from workbench.config.generation import GenerationConfig
+from workbench.core.errors import ModelError
+from workbench.generation.inference import ModelCache, chat_once, chat_prompt, cut_at_stop, generate_batch, message_text, prompt_fields, row_input, settings_from, stream_reply, template_for
+from workbench.models.resolve import canonical_model
+from workbench.models.adapters import check_adapter_base, find_adapter
 
 REVERSE = templates.load("reverse_instruction")
-GREEDY = GenCfg(max_new_tokens=16, do_sample=False)
+GREEDY = GenerationConfig(max_new_tokens=16, do_sample=False)
 RESPONSES = ["Paris is the capital of France and its largest city.",
              "Water boils at 100 degrees Celsius at sea level.",
              "The mitochondria is the part of the cell that produces energy."]
@@ -87,16 +88,16 @@ def test_adapter_for_another_base_is_refused(lora_run, tmp_path, model_dir):
     cfg = json.loads((foreign / "adapter_config.json").read_text())
     cfg["base_model_name_or_path"] = "gpt2"
     (foreign / "adapter_config.json").write_text(json.dumps(cfg))
-    with pytest.raises(AdapterError, match="trained for base model gpt2"):
+    with pytest.raises(ModelError, match="trained for base model gpt2"):
         check_adapter_base(find_adapter(foreign), "default")
     # A base folder of another shape is refused with the sizes that differ.
     other = tmp_path / "wide-model"
     other.mkdir()
     conf = json.loads((model_dir / "config.json").read_text())
     (other / "config.json").write_text(json.dumps({**conf, "hidden_size": 1024}))
-    with pytest.raises(AdapterError, match="hidden_size 576 vs 1024"):
+    with pytest.raises(ModelError, match="hidden_size 576 vs 1024"):
         check_adapter_base(source, str(other))
-    with pytest.raises(AdapterError, match="not found"):
+    with pytest.raises(ModelError, match="not found"):
         find_adapter(tmp_path / "missing")
 
 
@@ -121,7 +122,7 @@ def test_streamed_reply_grows_and_matches_batched_generation(cm):
 @pytest.mark.slow
 def test_stop_flag_ends_the_generation_thread(cm):
     stop = threading.Event()
-    long = GenCfg(max_new_tokens=400, do_sample=False, repetition_penalty=1.0)
+    long = GenerationConfig(max_new_tokens=400, do_sample=False, repetition_penalty=1.0)
     prompt = templates.prompt_text(templates.load("model"), {"instruction": "Count from 1 to 500."}, cm.tokenizer)
     t = time.time()
     text = ""

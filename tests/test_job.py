@@ -7,9 +7,11 @@ import pytest
 from transformers import TrainerCallback
 
 from conftest import quick_config
-from workbench.config import ConfigError
-from workbench.runs import RunDir, atomic_write_text, mark_interrupted_runs
-from workbench.training.job import JobBusy, TrainingJob, resumable_runs
+from workbench.core.errors import ConfigError
+from workbench.runs.folder import RunDir, mark_interrupted_runs
+from workbench.core.files import atomic_write_text
+from workbench.training.job import JobBusy, TrainingJob
+from workbench.runs.folder import resumable_runs
 
 
 class StopAt(TrainerCallback):

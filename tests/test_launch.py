@@ -4,9 +4,10 @@ import shlex
 import pytest
 import yaml
 
-from workbench import presets
-from workbench.cli import build_parser, load_config
-from workbench.config import ConfigError, RunConfig
+from workbench.config import presets
+from workbench.cli.main import build_parser, load_config
+from workbench.core.errors import ConfigError
+from workbench.config.run import RunConfig
 from workbench.training import launch
 
 

@@ -6,9 +6,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from workbench.merge import (MergeError, adapter_archive, estimate_size, export_adapter, human_size, merge_adapter,
-                             merge_plan)
-from workbench.runs import RunDir
+from workbench.core.errors import ExportError
+from workbench.export.merge import adapter_archive, estimate_size, export_adapter, merge_adapter, merge_plan
+from workbench.core.formatting import human_size
+from workbench.runs.folder import RunDir
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +56,7 @@ def test_merged_model_loads_without_peft_and_matches_base_plus_adapter(lora_run,
 
     # A second merge into the same (now non-empty) folder is refused and leaves it as it was.
     before = sorted(p.name for p in out.iterdir())
-    with pytest.raises(MergeError, match="not empty"):
+    with pytest.raises(ExportError, match="not empty"):
         merge_adapter(run.path, out)
     assert sorted(p.name for p in out.iterdir()) == before
 
@@ -65,12 +66,12 @@ def test_adapter_export_and_archive(lora_run, tmp_path):
     out = export_adapter(run.path, tmp_path / "adapter-copy")
     assert json.loads((out / "adapter_config.json").read_text())["peft_type"] == "LORA"
     assert (out / "adapter_model.safetensors").read_bytes() == (run.adapter / "adapter_model.safetensors").read_bytes()
-    with pytest.raises(MergeError, match="not empty"):
+    with pytest.raises(ExportError, match="not empty"):
         export_adapter(run.path, out)
     zipped = adapter_archive(run.path, tmp_path / "zips")
     assert zipped.name == f"{run.id}-adapter.zip"
     assert {"adapter_config.json", "adapter_model.safetensors"} <= set(zipfile.ZipFile(zipped).namelist())
-    with pytest.raises(MergeError, match="choose a run"):
+    with pytest.raises(ExportError, match="choose a run"):
         merge_plan("")
-    with pytest.raises(MergeError, match="not found"):
+    with pytest.raises(ExportError, match="not found"):
         merge_adapter(tmp_path / "nope", tmp_path / "x")

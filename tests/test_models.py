@@ -4,7 +4,7 @@ import time
 import pytest
 
 from workbench import models
-from workbench.models import ModelError
+from workbench.core.errors import ModelError
 
 
 def test_default_model_is_a_plain_hf_folder(model_dir):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench import presets
-from workbench.evaluation import evaluate
+from workbench.config import presets
+from workbench.evaluation.side_by_side import evaluate
 from workbench.training.engine import train
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,9 @@ import urllib.request
 import pytest
 
 from conftest import PY, ROOT, free_port
-from workbench.config import RunConfig
-from workbench.models import ModelError, load_model
+from workbench.config.run import RunConfig
+from workbench.core.errors import ModelError
+from workbench.models.load import load_model
 
 
 def _serve(args, port):

@@ -6,7 +6,7 @@ import trl.trainer.utils as trl_utils
 from peft import LoraConfig, get_peft_model
 from trl.trainer.utils import add_fused_lm_head
 
-from workbench.models import load_model
+from workbench.models.load import load_model
 from workbench.training.speedups import score_only_trained_positions
 
 

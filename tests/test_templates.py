@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from workbench import templates as T
+from workbench.prompts import templates as T
 from workbench.data import preview
-from workbench.templates import IGNORE_INDEX as M
+from workbench.prompts.templates import IGNORE_INDEX as M
 
 WITH_INPUT = {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour", "category": "x"}
 NO_INPUT = {"instruction": "Name a color.", "input": "", "output": "Blue.", "category": ""}

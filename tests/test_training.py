@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from conftest import PY, ROOT, quick_config
-from workbench.runs import RunDir
+from workbench.runs.folder import RunDir
 from workbench.training.engine import train
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from workbench.data import sources
-from workbench.data.sources import CHAT_FORMATS, FIELD_SOURCES, DataError
+from workbench.data.sources import CHAT_FORMATS, FIELD_SOURCES
+from workbench.core.errors import DataError
 
 PAGE_SIZES = (10, 25, 50, 100)
 CELL_CHARS = 300  # a table cell shows this much; the row view shows everything

@@ -7,8 +7,8 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench import templates
-from workbench.templates import IGNORE_INDEX
+from workbench.prompts import templates
+from workbench.prompts.templates import IGNORE_INDEX
 
 TRAINED_COLOR = "#c8f7c5"  # green: the loss is computed on these tokens
 MASKED_COLOR = "#e4e7ec"  # grey: context only (label -100)
@@ -20,7 +20,7 @@ def tokenizer_for(model: str = "default", confined: bool = True):
     A folder path typed in the UI must lie under the allowed folders (paths.confine), as everywhere."""
     model = (model or "").strip() or "default"
     if confined and (model.startswith((".", "/", "~")) or Path(model).expanduser().is_dir()):
-        from workbench.paths import confine
+        from workbench.core.paths import confine
 
         model = str(confine(model))
     return _load_tokenizer(model)
@@ -28,7 +28,7 @@ def tokenizer_for(model: str = "default", confined: bool = True):
 
 @functools.lru_cache(maxsize=2)
 def _load_tokenizer(model: str):
-    from workbench.models import load_tokenizer
+    from workbench.models.load import load_tokenizer
 
     return load_tokenizer(model)
 

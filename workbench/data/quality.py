@@ -60,7 +60,7 @@ class CleanResult:
     seconds: float = 0.0
 
     def markdown(self) -> str:
-        from workbench.paths import display
+        from workbench.core.paths import display
 
         lines = [f"**{self.rows_in:,} rows in → {self.rows_out:,} rows out** ({self.seconds:.1f} s)"]
         if self.path:
@@ -175,14 +175,14 @@ def _shingles(text: str, n: int = 3) -> set:
 
 class _TokenCounter:
     def __init__(self, tokenizer, template_name: str):
-        from workbench import templates
+        from workbench.prompts import templates
 
         self.tokenizer = tokenizer
         self.template = templates.load(template_name) if template_name else None
 
     def counts(self, rows: list[dict]) -> list[int]:
         if self.template is not None:
-            from workbench import templates
+            from workbench.prompts import templates
 
             return [len(templates.encode_row(self.template, r, self.tokenizer)["input_ids"]) for r in rows]
         texts = ["\n".join(row_texts(r)) for r in rows]
@@ -316,7 +316,7 @@ def clean_dataset(raw, fmt: str, options: CleanOptions, tokenizer=None, source_n
         result.path = None
         raise sources.DataError("cleaning removed every row; loosen the length limits or the near-duplicate "
                                 "threshold\n\n" + result.markdown())
-    from workbench.runs import atomic_write_text
+    from workbench.core.files import atomic_write_text
 
     result.report_path = path.with_suffix(".report.json")
     atomic_write_text(result.report_path, json.dumps(

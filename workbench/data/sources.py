@@ -18,7 +18,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.templates import PROJECT_ROOT
+
+from workbench.core.errors import DataError
+from workbench.core.paths import data_dir, is_local_path, resolve_local
 
 FILE_TYPES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
 
@@ -47,10 +49,6 @@ _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assista
 MAX_REPORTED_LINES = 10  # malformed lines named in a message; the count covers all of them
 
 
-class DataError(ValueError):
-    """A dataset that cannot be read or mapped; the message says what was found and what is missing."""
-
-
 class MalformedLinesError(DataError):
     """Some lines of a JSON Lines file are not JSON objects; the others can still be used."""
 
@@ -68,23 +66,6 @@ class Detection:
     format: str
     reason: str
     columns: list = field(default_factory=list)
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("WORKBENCH_DATA") or PROJECT_ROOT / "data")
-
-
-def is_local(source: str) -> bool:
-    p = Path(source)
-    return p.suffix.lower() in FILE_TYPES or p.exists() or source.startswith((".", "/", "~"))
-
-
-def resolve_local(source: str) -> Path:
-    """A relative path is looked up from the working dir first, then from the project root."""
-    p = Path(source).expanduser()
-    if not p.is_absolute() and not p.exists():
-        p = PROJECT_ROOT / p
-    return p
 
 
 def load_raw(source: str, hub_config: str = "", hub_split: str = "train"):
@@ -115,7 +96,7 @@ def load_raw(source: str, hub_config: str = "", hub_split: str = "train"):
     try:
         return datasets.load_dataset(source, hub_config or None, split=hub_split or "train")
     except Exception as e:
-        from workbench.models import offline
+        from workbench.models.resolve import offline
 
         if offline():
             raise DataError(f"dataset '{source}' is not cached locally and HF_HUB_OFFLINE is set; "
@@ -428,7 +409,8 @@ def split(ds, val_size: float, test_size: float, seed: int):
 
 def ui_source(source: str) -> str:
     """A source typed in the web UI: a local path confined to the allowed folders, or a hub id."""
-    from workbench.paths import PathError, confine
+    from workbench.core.errors import PathError
+    from workbench.core.paths import confine
 
     source = (source or "").strip()
     if not source:
@@ -439,3 +421,8 @@ def ui_source(source: str) -> str:
         except PathError as e:
             raise DataError(str(e)) from None
     return source
+
+
+def is_local(source: str) -> bool:
+    """A data source on this machine (a file), not a hub dataset id."""
+    return is_local_path(source, tuple(FILE_TYPES))

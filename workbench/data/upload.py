@@ -10,7 +10,9 @@ import re
 import shutil
 from pathlib import Path
 
-from workbench.data.sources import FILE_TYPES, DataError, data_dir
+from workbench.data.sources import FILE_TYPES
+from workbench.core.errors import DataError
+from workbench.core.paths import data_dir
 
 DEFAULT_MAX_MB = 200
 

@@ -7,7 +7,7 @@ import time
 
 from transformers import TrainerCallback
 
-from workbench.runs import RunDir
+from workbench.runs.folder import RunDir
 
 
 class NonFiniteLoss(RuntimeError):

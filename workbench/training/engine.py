@@ -1,26 +1,30 @@
-"""train(cfg) → RunResult: TRL SFTTrainer + PEFT on a RunConfig, leaving a self-describing run folder.
+"""train(cfg) → RunResult: TRL SFTTrainer + PEFT on a RunConfig and its preflight Plan, leaving a
+self-describing run folder.
 
-No gradio here: the CLI, the background TrainingJob and the tests all call this same function.
+No gradio here: the CLI, the background TrainingJob and the tests all call this same function. Every
+machine-dependent choice (model folder, dtype, attention, device, data file) comes from the Plan.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
-import shutil
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench import templates
-from workbench.config import RunConfig, effective_quantization
+from workbench.config.preflight import Plan, preflight
+from workbench.config.run import RunConfig
+from workbench.core.errors import DataError, RunError, WorkbenchError
+from workbench.core.files import atomic_dir, atomic_write_text
+from workbench.core.logs import run_log
 from workbench.data import sources
-from workbench.runs import RunDir, atomic_write_text, new_run_id, outputs_dir
+from workbench.prompts import templates
+from workbench.runs.folder import RunDir, new_run_path, resolve_run
 
-
-class TrainingError(RuntimeError):
-    pass
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,28 +39,28 @@ class RunResult:
     notes: list = field(default_factory=list)
 
 
-def prepare_run(cfg: RunConfig, resume: str | Path | None = None) -> tuple[RunConfig, RunDir]:
-    """Validate and fix the run folder. On resume the saved config wins (same data, same final step)."""
+def prepare_run(cfg: RunConfig, resume: str | Path | None = None, plan: Plan | None = None
+                ) -> tuple[RunConfig, RunDir, Plan]:
+    """Fix the run folder and the plan. On resume the saved config wins (same data, same final step)."""
     if resume:
-        run = RunDir(resume)
-        if not run.config_file.is_file():
-            raise TrainingError(f"{run.path} is not a run folder (no config.yaml)")
+        run = resolve_run(resume)
         if run.last_checkpoint() is None:
-            raise TrainingError(f"{run.path} has no checkpoint to resume from")
-        cfg = RunConfig.load(run.config_file)
+            raise RunError(f"{run.path} has no checkpoint to resume from")
+        cfg = run.config()
         cfg.output_dir = str(run.path)
     else:
         run = RunDir(cfg.output_dir or _shared_run_dir(cfg))
         cfg.output_dir = str(run.path)
-    cfg.validate()
+    if plan is None or plan.output_dir != cfg.output_dir:
+        plan = preflight(cfg)
     if world_size() > 1:
         _init_distributed()  # before the model loads, so each process puts it on its own GPU
-    return cfg, run
+    return cfg, run, plan
 
 
 def _shared_run_dir(cfg: RunConfig) -> Path:
     """A new outputs/<run-id>; under `accelerate launch` every process must agree on the same one."""
-    path = outputs_dir() / new_run_id(cfg.run_name)
+    path = new_run_path(cfg.run_name)
     if world_size() > 1:
         from accelerate.utils import broadcast_object_list
 
@@ -87,52 +91,66 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def train(cfg: RunConfig, *, resume: str | Path | None = None, stop: threading.Event | None = None,
-          progress_bar: bool = True, extra_callbacks: list | None = None, sft_overrides: dict | None = None,
-          speedups: bool = True) -> RunResult:
+def train(cfg: RunConfig, *, plan: Plan | None = None, resume: str | Path | None = None,
+          stop: threading.Event | None = None, progress_bar: bool = True, extra_callbacks: list | None = None,
+          sft_overrides: dict | None = None, speedups: bool = True) -> RunResult:
     """Run a whole training; never raises for training failures (they end as state 'failed').
 
+    Raises a WorkbenchError only for a config or run folder that cannot start (before anything is written).
     sft_overrides and speedups=False exist for benchmarks/train_throughput.py, whose reference recipe is
     stock TRL with SFTConfig settings the RunConfig does not expose. The speedups patch TRL for the whole
     process, so speedups=False means stock TRL only in a process that has not trained with them.
     """
-    cfg, run = prepare_run(cfg, resume)
+    cfg, run, plan = prepare_run(cfg, resume, plan)
     stop = stop or threading.Event()
     main = is_main_process()
     if main:
         run.path.mkdir(parents=True, exist_ok=True)
         if not resume:
             atomic_write_text(run.config_file, cfg.to_yaml())
-        run.write_status("queued", error=None)
-    try:
-        return _train(cfg, run, resume, stop, progress_bar, extra_callbacks or [], main, sft_overrides or {},
-                      speedups)
-    except Exception as e:  # OOM, NaN loss, bad data...: the run fails, the caller keeps going
-        message = f"{type(e).__name__}: {e}"
-        if main:
-            run.write_status("failed", error=message, traceback=traceback.format_exc()[-4000:])
-        return RunResult(run.path, "failed", error=message)
+        run.write_status("queued", plan=plan.to_dict())
+    with run_log(run.log_file) if main else _nothing():
+        log.info("run %s: %s", run.id, "resuming" if resume else "starting")
+        for note in plan.notes:
+            log.info("plan: %s", note)
+        try:
+            result = _train(cfg, plan, run, resume=resume, stop=stop, progress_bar=progress_bar,
+                            extra_callbacks=extra_callbacks or [], main=main, sft_overrides=sft_overrides or {},
+                            speedups=speedups)
+        except Exception as e:  # OOM, NaN loss, bad data...: the run fails, the caller keeps going
+            message = str(e) if isinstance(e, WorkbenchError) else f"{type(e).__name__}: {e}"
+            if isinstance(e, WorkbenchError):
+                log.error("run %s failed: %s", run.id, message)
+            else:
+                log.exception("run %s failed", run.id)
+            if main:
+                run.write_status("failed", error=message, traceback=traceback.format_exc()[-4000:])
+            return RunResult(run.path, "failed", error=message)
+        log.info("run %s %s at step %s/%s", run.id, result.state, result.global_step, result.max_steps)
+        return result
 
 
-def _train(cfg, run: RunDir, resume, stop, progress_bar, extra_callbacks, main, sft_overrides, speedups) -> RunResult:
-    import torch
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _train(cfg: RunConfig, plan: Plan, run: RunDir, *, resume, stop, progress_bar, extra_callbacks, main,
+           sft_overrides, speedups) -> RunResult:
     from trl import SFTConfig, SFTTrainer
 
-    from workbench.models import load_model, pick_dtype
+    from workbench.models.load import load_model
     from workbench.training.callbacks import MetricsCallback, StopCallback
 
     t_start = time.time()
-    on_gpu = torch.cuda.is_available()
-    dtype = pick_dtype(cfg.model.dtype)
-    quant = effective_quantization(cfg)
-    compute_dtype = cfg.model.compute_dtype if cfg.model.compute_dtype != "auto" else str(dtype).split(".")[-1]
-    # Quantized and LoRA bases keep the weights in the compute dtype; the adapters train on top.
-    loaded = load_model(cfg.model.name, dtype=cfg.model.dtype, quantization=quant, compute_dtype=compute_dtype,
-                        double_quant=cfg.model.double_quant, attention=cfg.model.attention,
-                        trust_remote_code=cfg.model.trust_remote_code)
+    on_gpu = plan.device == "cuda"
+    loaded = load_model(plan.model_path, **plan.load_kwargs(cfg))
     model, tok = loaded.model, loaded.tokenizer
 
-    splits = build_datasets(cfg, tok)
+    splits = build_datasets(cfg, tok, plan)
     if main:
         save_split(run, splits)
 
@@ -140,11 +158,8 @@ def _train(cfg, run: RunDir, resume, stop, progress_bar, extra_callbacks, main, 
     if cfg.adapter.method in ("lora", "qlora"):
         from peft import LoraConfig
 
-        targets = cfg.adapter.target_modules.strip()
-        peft_config = LoraConfig(
-            r=cfg.adapter.r, lora_alpha=cfg.adapter.alpha, lora_dropout=cfg.adapter.dropout, bias=cfg.adapter.bias,
-            target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()],
-            task_type="CAUSAL_LM")
+        peft_config = LoraConfig(r=cfg.adapter.r, lora_alpha=cfg.adapter.alpha, lora_dropout=cfg.adapter.dropout,
+                                 bias=cfg.adapter.bias, target_modules=cfg.adapter.targets(), task_type="CAUSAL_LM")
 
     has_eval = len(splits["validation"]) > 0
     t = cfg.train
@@ -161,8 +176,8 @@ def _train(cfg, run: RunDir, resume, stop, progress_bar, extra_callbacks, main, 
         activation_checkpointing=t.gradient_checkpointing, seed=t.seed, data_seed=cfg.data.seed,
         report_to=[] if t.report_to == "none" else [t.report_to],
         # The dtype trap: SFTConfig defaults to bf16=True, which runs ~13x slower on a CPU without
-        # native bf16. Mixed precision is switched on only where the device runs it natively.
-        bf16=on_gpu and dtype == torch.bfloat16, fp16=on_gpu and dtype == torch.float16,
+        # native bf16. Mixed precision is switched on only where the plan put the run on a GPU.
+        bf16=on_gpu and plan.dtype == "bfloat16", fp16=on_gpu and plan.dtype == "float16",
         use_cpu=not on_gpu, max_length=cfg.data.max_length, packing=cfg.data.packing,
         disable_tqdm=not progress_bar, dataloader_pin_memory=on_gpu, save_only_model=False,
         train_sampling_strategy="group_by_length" if t.group_by_length and not cfg.data.packing else "random",
@@ -184,8 +199,8 @@ def _train(cfg, run: RunDir, resume, stop, progress_bar, extra_callbacks, main, 
         if main:
             run.truncate_metrics_after(int(checkpoint.name.split("-")[-1]))
     if main:
-        run.write_status("running", step=0, dtype=str(dtype).split(".")[-1], attention=loaded.attention,
-                         attention_reason=loaded.attention_reason, quantization=quant, device="cuda" if on_gpu else "cpu",
+        run.write_status("running", step=0, dtype=plan.dtype, attention=plan.attention,
+                         attention_reason=plan.attention_reason, quantization=plan.quantization, device=plan.device,
                          trainable_params=_trainable(trainer.model), train_rows=len(splits["train"]),
                          resumed_from=str(checkpoint) if checkpoint else None, world_size=world_size())
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -207,9 +222,9 @@ def _train(cfg, run: RunDir, resume, stop, progress_bar, extra_callbacks, main, 
     return result
 
 
-def build_datasets(cfg: RunConfig, tok) -> dict:
+def build_datasets(cfg: RunConfig, tok, plan: Plan) -> dict:
     """Load, map, split and tokenize. Labels carry -100 on tokens the template does not train."""
-    canonical, detection = sources.load_canonical(cfg.data.source, cfg.data.format, cfg.data.column_map,
+    canonical, detection = sources.load_canonical(plan.data_source, cfg.data.format, cfg.data.column_map,
                                                   cfg.data.hub_config, cfg.data.hub_split)
     if cfg.data.max_rows:
         canonical = canonical.select(range(min(cfg.data.max_rows, len(canonical))))
@@ -224,16 +239,15 @@ def build_datasets(cfg: RunConfig, tok) -> dict:
         tokens = parts[name].map(encode, remove_columns=parts[name].column_names, load_from_cache_file=False)
         out[f"{name}_tokens"] = tokens.filter(lambda r: any(x != templates.IGNORE_INDEX for x in r["labels"]))
     if len(out["train_tokens"]) == 0:
-        raise TrainingError("no training row has a trained token left (all responses empty or truncated away); "
-                            "check the template and data.max_length")
+        raise DataError("no training row has a trained token left (all responses empty or truncated away)",
+                        "check the template and data.max_length")
     return out
 
 
 def save_split(run: RunDir, splits: dict) -> None:
     """Keep the held-out rows with the run, so evaluation later uses exactly the rows training never saw."""
-    split_dir = run.path / "split"
     for name in ("validation", "test"):
-        atomic_write_text(split_dir / f"{name}.jsonl",
+        atomic_write_text(run.split_dir / f"{name}.jsonl",
                           "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in splits[name]))
     atomic_write_text(run.split_file, json.dumps({k: len(splits[k]) for k in ("train", "validation", "test")}
                                                  | {"format": splits["format"]}, indent=2))
@@ -244,27 +258,22 @@ def _trainable(model) -> int:
 
 
 def _save_model(trainer, tok, run: RunDir, method: str, *, sharded: bool = False, main: bool = True) -> None:
-    """Write adapter/ (or model/ for full fine-tuning) under a temp name, then swap it in.
+    """Write adapter/ (or model/ for full fine-tuning) under a temporary name, then swap it in.
 
-    sharded (FSDP, DeepSpeed): every process calls this; Trainer.save_model gathers the full weights and
+    sharded (FSDP, DeepSpeed): every process must join Trainer.save_model, which gathers the full weights;
     only the main process writes them.
     """
     final = run.full_model if method == "full" else run.adapter
-    tmp = final.with_name(f".{final.name}.tmp")
-    if main:
-        shutil.rmtree(tmp, ignore_errors=True)
-    if sharded:
+    if not main:
         trainer.accelerator.wait_for_everyone()
-        trainer.save_model(str(tmp))
+        trainer.save_model(str(run.path / ".gather"))  # writes nothing off the main process
         trainer.accelerator.wait_for_everyone()
-        if not main:
-            return
-    else:
-        trainer.model.save_pretrained(str(tmp), safe_serialization=True)
-    tok.save_pretrained(str(tmp))
-    old = final.with_name(f".{final.name}.old")
-    if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+        return
+    with atomic_dir(final, replace=True) as tmp:
+        if sharded:
+            trainer.accelerator.wait_for_everyone()
+            trainer.save_model(str(tmp))
+            trainer.accelerator.wait_for_everyone()
+        else:
+            trainer.model.save_pretrained(str(tmp), safe_serialization=True)
+        tok.save_pretrained(str(tmp))

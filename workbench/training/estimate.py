@@ -20,7 +20,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 
-from workbench.config import RunConfig, effective_quantization
+from workbench.config.run import RunConfig
 
 GB = 1024 ** 3
 ACTIVATION_BYTES_PER_TOKEN_HIDDEN_LAYER_16BIT = 34  # Korthikanti et al., with a fused (flash/sdpa) attention
@@ -111,7 +111,8 @@ class Estimate:
 @functools.lru_cache(maxsize=16)
 def model_shape(name: str, trust_remote_code: bool = False) -> ModelShape:
     """The model's parameter layout from its config alone (no weights are read)."""
-    from workbench.models import ModelError, resolve_model
+    from workbench.core.errors import ModelError
+    from workbench.models.resolve import resolve_model
 
     try:
         path = resolve_model(name)
@@ -235,13 +236,13 @@ def estimate(cfg: RunConfig, device: str | None = None, available_bytes: float |
              train_rows: int | None = None) -> Estimate:
     """Memory and time for cfg on `device` (default: this machine's). `available_bytes` overrides the
     measured free memory, e.g. to ask whether a recipe fits a 24 GB GPU from a CPU-only machine."""
-    from workbench.models import device_kind
+    from workbench.models.device import device_kind
 
     device = device or device_kind()
     shape = model_shape(cfg.model.name, cfg.model.trust_remote_code)
     dtype_name = _dtype_name(cfg.model.dtype, device)
     nbytes = BYTES[dtype_name]
-    quant = effective_quantization(cfg)
+    quant = cfg.effective_quantization()
     a, t, d = cfg.adapter, cfg.train, cfg.data
 
     # Weights: bitsandbytes quantizes the Linear layers; embeddings, norms and the head keep the dtype.
@@ -327,7 +328,8 @@ def _count_train_rows(cfg: RunConfig) -> int | None:
 
 @functools.lru_cache(maxsize=32)
 def _rows_in_file(path: str, mtime: float) -> int | None:
-    from workbench.data.sources import DataError, load_raw
+    from workbench.core.errors import DataError
+    from workbench.data.sources import load_raw
 
     try:
         return len(load_raw(path))

@@ -11,22 +11,24 @@ A run of an app process that was killed is 'interrupted' (runs.mark_interrupted_
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import sys
 import threading
 import time
 from pathlib import Path
 
-from workbench.config import ConfigError, RunConfig
-from workbench.runs import ACTIVE, RunDir, list_runs, new_run_id, outputs_dir
+from workbench.config.preflight import Plan, preflight
+from workbench.config.run import RunConfig
+from workbench.core.errors import RunError
+from workbench.runs.folder import ACTIVE, FINISHED, RESUMABLE, RunDir, new_run_path, resolve_run
 
+log = logging.getLogger(__name__)
 LOG_LINES = 200
-RESUMABLE = ("stopped", "interrupted")
-FINISHED = ("stopped", "completed", "failed", "interrupted")
 TRAINING_NICENESS = 10  # how far below the request threads the training thread runs (see yield_cpu_to_requests)
 
 
-class JobBusy(RuntimeError):
+class JobBusy(RunError):
     """A run is already going; the message names it."""
 
 
@@ -61,31 +63,30 @@ class TrainingJob:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self, cfg: RunConfig, *, extra_callbacks: list | None = None) -> RunDir:
-        """Validate, then train in the background. Raises JobBusy or ConfigError; never blocks on training."""
-        cfg = RunConfig.from_dict(cfg.to_dict())  # the job owns its copy; the form may change meanwhile
-        cfg.validate()  # refuse a bad config now, with its message, before any thread or folder exists
+        """Preflight, then train in the background. Raises JobBusy or a WorkbenchError; never blocks on training."""
+        cfg = cfg.copy()  # the job owns its copy; the form may change meanwhile
         with self._lock:
             self._refuse_if_busy()
-            cfg.output_dir = str(_fresh_run_path(cfg))
-            return self._launch(cfg, None, extra_callbacks, f"run {Path(cfg.output_dir).name}: loading the model "
-                                                            f"'{cfg.model.name}' and the data")
+            cfg.output_dir = str(new_run_path(cfg.run_name, cfg.output_dir))
+            plan = preflight(cfg)  # refuse a bad config now, with its message, before any thread or folder exists
+            return self._launch(cfg, plan, None, extra_callbacks,
+                                f"run {Path(cfg.output_dir).name}: loading the model '{cfg.model.name}' and the data")
 
     def resume(self, run_dir: str | Path, *, extra_callbacks: list | None = None) -> RunDir:
         """Continue a stopped or interrupted run from its last checkpoint up to its planned final step."""
-        run = resolve_run(run_dir)
+        run = resolve_run(run_dir, confined=True)
         state = run.state()
         if state not in RESUMABLE:
-            raise ConfigError(f"run {run.id} is {state}; only a stopped or interrupted run can be resumed")
+            raise RunError(f"run {run.id} is {state}; only a stopped or interrupted run can be resumed")
         checkpoint = run.last_checkpoint()
         if checkpoint is None:
-            raise ConfigError(f"run {run.id} has no checkpoint to resume from (it stopped before the first save)")
-        cfg = RunConfig.load(run.config_file)
+            raise RunError(f"run {run.id} has no checkpoint to resume from (it stopped before the first save)")
+        cfg = run.config()
         cfg.output_dir = str(run.path)
-        cfg.validate()  # e.g. its data file has gone since: say so now, not from the background thread
+        plan = preflight(cfg)  # e.g. its data file has gone since: say so now, not from the background thread
         with self._lock:
             self._refuse_if_busy()
-            return self._launch(cfg, run.path, extra_callbacks,
-                                f"resuming run {run.id} from {checkpoint.name}")
+            return self._launch(cfg, plan, run.path, extra_callbacks, f"resuming run {run.id} from {checkpoint.name}")
 
     def stop(self) -> str | None:
         """Ask the run to end at the next step boundary (it saves a checkpoint and the adapter there).
@@ -109,7 +110,7 @@ class TrainingJob:
             raise JobBusy(f"run {self.run.id} is {self._state()}: one run at a time; stop it or wait for it "
                           "to finish")
 
-    def _launch(self, cfg: RunConfig, resume, extra_callbacks, first_line: str) -> RunDir:
+    def _launch(self, cfg: RunConfig, plan: Plan, resume, extra_callbacks, first_line: str) -> RunDir:
         self._stop = threading.Event()
         self.run = RunDir(cfg.output_dir)
         self.result, self.error = None, None
@@ -120,20 +121,22 @@ class TrainingJob:
         from workbench.training.callbacks import LogLinesCallback  # transformers loads here, not at app start
 
         callbacks = [LogLinesCallback(self._log), *(extra_callbacks or [])]
-        self._thread = threading.Thread(target=self._work, args=(cfg, resume, callbacks),
+        self._thread = threading.Thread(target=self._work, args=(cfg, plan, resume, callbacks),
                                         name=f"training-{self.run.id}", daemon=True)
         self._thread.start()
         return self.run
 
-    def _work(self, cfg: RunConfig, resume, callbacks) -> None:
+    def _work(self, cfg: RunConfig, plan: Plan, resume, callbacks) -> None:
         from workbench.training.engine import train
 
         yield_cpu_to_requests()
         try:
             # train() turns training failures (OOM, NaN loss, bad data) into state 'failed' itself.
-            self.result = train(cfg, resume=resume, stop=self._stop, progress_bar=False, extra_callbacks=callbacks)
+            self.result = train(cfg, plan=plan, resume=resume, stop=self._stop, progress_bar=False,
+                                extra_callbacks=callbacks)
             self.error = self.result.error
         except Exception as e:  # a failure before training began (e.g. the run folder): keep the app serving
+            log.exception("run %s failed before training began", self.run.id)
             self.error = f"{type(e).__name__}: {e}"
             if self.run.path.is_dir():
                 self.run.write_status("failed", error=self.error)
@@ -208,36 +211,3 @@ def yield_cpu_to_requests(niceness: int = TRAINING_NICENESS) -> None:
         pass
 
 
-def _fresh_run_path(cfg: RunConfig) -> Path:
-    """outputs/<run-id>, made unique: two runs started within the same second get -2, -3..."""
-    if cfg.output_dir:
-        path = Path(cfg.output_dir)
-        if RunDir(path).exists():
-            raise ConfigError(f"output_dir {path} already holds a run; clear output_dir to get a new folder")
-        return path
-    base = outputs_dir() / new_run_id(cfg.run_name)
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
-
-
-def resolve_run(run: str | Path) -> RunDir:
-    """A run id (folder name under outputs/) or a run folder inside outputs/ → RunDir, or ConfigError."""
-    text = str(run or "").strip()
-    if not text:
-        raise ConfigError("choose a run to resume")
-    root = outputs_dir().resolve()
-    path = (Path(text) if "/" in text else root / text).resolve()
-    if not path.is_relative_to(root):  # the web form must not point the trainer at arbitrary folders
-        raise ConfigError(f"'{text}' is not a run under {root}")
-    r = RunDir(path)
-    if not r.config_file.is_file():
-        raise ConfigError(f"no run named '{text}' (no config.yaml in {path})")
-    return r
-
-
-def resumable_runs() -> list[str]:
-    """Run ids that Resume can continue: stopped or interrupted, with a checkpoint."""
-    return [r.id for r in list_runs() if r.state() in RESUMABLE and r.last_checkpoint() is not None]

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from workbench.config import ConfigError, RunConfig, effective_quantization, iter_fields
-from workbench.runs import atomic_write_text, outputs_dir
+from workbench.core.errors import ConfigError
+from workbench.config.run import RunConfig, iter_fields
+from workbench.core.files import atomic_write_text
+from workbench.core.paths import outputs_dir
 
 STRATEGIES = {
     "ddp": "DDP (a copy of the model per GPU)",
@@ -122,7 +124,7 @@ def accelerate_command(config_path: str | Path, num_gpus: int, strategy: str = "
 def strategy_notes(cfg: RunConfig, strategy: str) -> list[str]:
     """Where a strategy does not suit this config, say so (shown next to the command)."""
     notes = []
-    quantized = effective_quantization(cfg) != "none"
+    quantized = cfg.effective_quantization() != "none"
     if quantized and strategy in ("fsdp", "zero3"):
         notes.append(f"{strategy} shards weights, which this workbench's 4-/8-bit loading does not support; "
                      "use ddp or zero2 for QLoRA")
@@ -176,7 +178,7 @@ def save_config(cfg: RunConfig, name: str, *, num_gpus: int = 2, overwrite: bool
 # -- loading ------------------------------------------------------------------------------------------
 
 def allowed_config_roots() -> list[Path]:
-    from workbench.templates import PROJECT_ROOT
+    from workbench.core.paths import PROJECT_ROOT
 
     return [Path(PROJECT_ROOT).resolve(), outputs_dir().resolve()]
 
@@ -187,7 +189,7 @@ def load_config_file(path: str | Path, *, uploaded: bool = False) -> RunConfig:
     Uploaded files (already copied by the web server into its own folder) skip the folder check; typed
     paths are limited so the form cannot be used to read arbitrary files on the server.
     """
-    from workbench.templates import PROJECT_ROOT
+    from workbench.core.paths import PROJECT_ROOT
 
     text = str(path or "").strip()
     if not text:

@@ -19,7 +19,7 @@ TABS = (("Overview", build_overview_tab), ("Data", build_data_tab), ("Templates"
 
 
 def build_app() -> gr.Blocks:
-    from workbench.runs import mark_interrupted_runs
+    from workbench.runs.folder import mark_interrupted_runs
 
     mark_interrupted_runs()  # runs left 'running' by a killed process
     with gr.Blocks(title=TITLE) as app:

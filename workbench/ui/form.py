@@ -15,7 +15,8 @@ from typing import Any
 import gradio as gr
 import yaml
 
-from workbench.config import RunConfig, has_package, iter_fields
+from workbench.config.run import RunConfig, iter_fields
+from workbench.config.preflight import has_package
 
 SECTIONS = {"model": "Model", "adapter": "Adapter", "data": "Data", "train": "Training"}
 TOP_LEVEL = ("run_name",)
@@ -33,7 +34,7 @@ TRACKERS = ("tensorboard", "wandb", "mlflow", "trackio")
 
 
 def _template_names() -> list[str]:
-    from workbench import templates
+    from workbench.prompts import templates
 
     return templates.available()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from workbench.config import DataCfg, iter_fields
+from workbench.config.run import DataCfg, iter_fields
 
 TRAIN_ON_CHOICES = list(dict(iter_fields())["data.train_on"].metadata["choices"])
 

@@ -7,21 +7,16 @@ import threading
 
 import gradio as gr
 
-from workbench import inference, templates
-from workbench.compare import run_choices
-from workbench.config import ConfigError, GenCfg
-from workbench.inference import AdapterError
-from workbench.models import ModelError
-from workbench.paths import PathError, confine
-from workbench.templates import TemplateError
+from workbench.generation import inference
+from workbench.prompts import templates
+from workbench.runs.compare import run_choices
+from workbench.config.generation import GenerationConfig
+from workbench.core.paths import confine
+from workbench.core.errors import WorkbenchError
+from workbench.ui.errors import handler
 
 NO_ADAPTER = "(none)"
-USER_ERRORS = (AdapterError, ModelError, ConfigError, TemplateError, PathError)
 _STOPS: dict[str, threading.Event] = {}  # session → the stop flag of its current generation
-
-
-def _fail(e: Exception) -> gr.Error:
-    return gr.Error(str(e), print_exception=False)
 
 
 def _adapter_path(adapter: str | None) -> str | None:
@@ -44,44 +39,42 @@ def _model(base, adapter) -> inference.ChatModel:
 
 # -- handlers -----------------------------------------------------------------------------------------
 
+@handler
 def list_adapters():
     """Refresh the adapter dropdown with every run that saved an adapter."""
     return gr.update(choices=[NO_ADAPTER, *run_choices()])
 
 
+@handler
 def suggest_base(adapter):
     """Choosing a run's adapter selects the base model it was trained on."""
     try:
         source = inference.find_adapter(_adapter_path(adapter))
-    except (*USER_ERRORS, ValueError):
+    except WorkbenchError:
         return gr.update()
     return gr.update(value=source.base) if source.base and not source.full_model else gr.update()
 
 
+@handler
 def load_adapter(base, adapter):
     """Load base (+ adapter) into the cache (releasing the previous one) and say what is loaded."""
-    try:
-        cm = _model(base, adapter)
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    cm = _model(base, adapter)
     tpl = inference.template_for(cm.adapter)
     return f"✅ Loaded **{cm.describe()}**  \ntemplate (auto): `{tpl.name}`"
 
 
+@handler
 def chat(message, history, base_history, base, adapter, template, compare_base, max_new_tokens, temperature,
          top_p, top_k, repetition_penalty, do_sample, seed, request: gr.Request = None):
     """Stream the adapter's reply (then the base model's, with compare on) to `message`."""
     message = (message or "").strip()
     if not message:
         raise gr.Error("type a message first", print_exception=False)
-    try:
-        settings = inference.settings_from(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                           top_k=top_k, repetition_penalty=repetition_penalty,
-                                           do_sample=do_sample, seed=seed)
-        cm = _model(base, adapter)
-        tpl = inference.template_for(cm.adapter, template or "auto")
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    settings = inference.settings_from(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                                       top_k=top_k, repetition_penalty=repetition_penalty,
+                                       do_sample=do_sample, seed=seed)
+    cm = _model(base, adapter)
+    tpl = inference.template_for(cm.adapter, template or "auto")
     stop = threading.Event()
     key = getattr(request, "session_hash", None) or "api"
     _STOPS[key] = stop
@@ -105,6 +98,7 @@ def chat(message, history, base_history, base, adapter, template, compare_base, 
             del _STOPS[key]
 
 
+@handler
 def stop_chat(request: gr.Request = None):
     """Stop this session's generation at the next token (the event is also cancelled by Gradio)."""
     stop = _STOPS.get(getattr(request, "session_hash", None) or "api")
@@ -113,15 +107,18 @@ def stop_chat(request: gr.Request = None):
     return "⏹ stopped"
 
 
+@handler
 def clear_chat():
     return [], [], ""
 
 
+@handler
 def release_model():
     inference.CACHE.release()
     return "Model released from memory."
 
 
+@handler
 def _toggle_base(compare_base):
     return gr.update(visible=bool(compare_base))
 
@@ -129,8 +126,8 @@ def _toggle_base(compare_base):
 # -- layout -------------------------------------------------------------------------------------------
 
 def build_chat_tab(app: gr.Blocks) -> None:
-    g = GenCfg()
-    help_of = {f: GenCfg.__dataclass_fields__[f].metadata["help"] for f in GenCfg.__dataclass_fields__}
+    g = GenerationConfig()
+    help_of = {f: GenerationConfig.__dataclass_fields__[f].metadata["help"] for f in GenerationConfig.__dataclass_fields__}
     with gr.Row():
         base = gr.Dropdown(["default"], value="default", label="Base model", allow_custom_value=True, scale=2,
                            info="'default' (embedded SmolLM2-135M-Instruct), a hub id or a model folder")

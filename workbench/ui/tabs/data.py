@@ -10,19 +10,17 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from workbench import templates
-from workbench.config import DEFAULT_DATA, DataCfg
+from workbench.prompts import templates
+from workbench.config.run import DEFAULT_DATA, DataCfg
 from workbench.data import browse, charts, preview, quality, sources, upload
-from workbench.data.sources import DataError
-from workbench.models import ModelError
-from workbench.paths import display
-from workbench.templates import TemplateError
+from workbench.core.paths import display
 from workbench.ui.preview_panel import preview_outputs, preview_settings
+from workbench.core.errors import WorkbenchError
+from workbench.ui.errors import handler
 
 ALL = "(all)"  # category filter: no filter
 NONE = "(none)"  # category filter: rows without a category
 FORMATS = ["auto", *sources.FORMATS]
-USER_ERRORS = (DataError, TemplateError, ModelError, ValueError)
 
 
 def _view(source, hub_config, hub_split, fmt, column_map) -> browse.DatasetView:
@@ -38,12 +36,9 @@ def _frame(page: browse.Page) -> pd.DataFrame:
     return pd.DataFrame(page.rows, columns=page.columns)
 
 
-def _fail(e: Exception):
-    return gr.Error(str(e), print_exception=False)
-
-
 # -- handlers (public: each has an api_name) ------------------------------------------------------
 
+@handler
 def load_dataset(source, hub_config, hub_split, fmt, column_map, skip_bad, page_size):
     """Load (or reload) a dataset: status, the source actually used, categories and the first page."""
     note = ""
@@ -58,7 +53,7 @@ def load_dataset(source, hub_config, hub_split, fmt, column_map, skip_bad, page_
             note = (f"\n\n⚠️ Skipped {skipped:,} malformed lines of `{e.path.name}` (first: line {e.bad[0][0]}); "
                     f"the {e.n_good:,} valid rows were copied to `{source}`, which is loaded now.")
             view = _view(source, hub_config, hub_split, fmt, column_map)
-    except USER_ERRORS as e:
+    except WorkbenchError as e:
         gr.Warning(str(e))
         return (f"❌ {e}", source, gr.update(choices=[ALL], value=ALL), 1, pd.DataFrame(), "", "")
     page = view.page(1, page_size)
@@ -68,61 +63,52 @@ def load_dataset(source, hub_config, hub_split, fmt, column_map, skip_bad, page_
             _frame(page), page.info, _split_md(view, DataCfg().val_size, DataCfg().test_size, DataCfg().seed))
 
 
+@handler
 def dataset_page(source, hub_config, hub_split, fmt, column_map, query, category, page, page_size):
     """One page of rows (after search and category filter): table, position text, page number."""
-    try:
-        p = _view(source, hub_config, hub_split, fmt, column_map).page(page, page_size, query, _category(category))
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    p = _view(source, hub_config, hub_split, fmt, column_map).page(page, page_size, query, _category(category))
     return _frame(p), p.info, p.page
 
 
+@handler
 def dataset_row(source, hub_config, hub_split, fmt, column_map, row):
     """One row as stored in the file and as the engine turns it into training fields."""
-    try:
-        view = _view(source, hub_config, hub_split, fmt, column_map)
-        return view.raw_row(row), view.canonical_row(row)
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    view = _view(source, hub_config, hub_split, fmt, column_map)
+    return view.raw_row(row), view.canonical_row(row)
 
 
+@handler
 def jump_to_row(source, hub_config, hub_split, fmt, column_map, row, page_size):
     """The unfiltered page that holds row number `row`, plus that row's detail."""
-    try:
-        view = _view(source, hub_config, hub_split, fmt, column_map)
-        p = view.page(view.page_of_row(row, page_size), page_size)
-        return _frame(p), p.info, p.page, "", ALL, view.raw_row(row), view.canonical_row(row)
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    view = _view(source, hub_config, hub_split, fmt, column_map)
+    p = view.page(view.page_of_row(row, page_size), page_size)
+    return _frame(p), p.info, p.page, "", ALL, view.raw_row(row), view.canonical_row(row)
 
 
+@handler
 def preview_template(source, hub_config, hub_split, fmt, column_map, row, template_name, model, max_length,
                      train_on):
     """A row rendered with a template: prompt, target, token counts and the coloured token sequence."""
-    try:
-        view = _view(source, hub_config, hub_split, fmt, column_map)
-        tok = preview.tokenizer_for(model or "default")
-        p = preview.preview(templates.load(template_name), view.canonical_row(row), tok, int(max_length or 512),
-                            train_on or "responses")
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    view = _view(source, hub_config, hub_split, fmt, column_map)
+    tok = preview.tokenizer_for(model or "default")
+    p = preview.preview(templates.load(template_name), view.canonical_row(row), tok, int(max_length or 512),
+                        train_on or "responses")
     return p.prompt, p.target, p.counts_markdown(), preview.tokens_html(p, tok)
 
 
+@handler
 def dataset_stats(source, hub_config, hub_split, fmt, column_map, model):
     """Counts, empty and duplicate fields, length histograms in characters and in the model's tokens."""
-    try:
-        view = _view(source, hub_config, hub_split, fmt, column_map)
-        tok = preview.tokenizer_for(model or "default")
-        s = view.stats(tok, model or "default")
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    view = _view(source, hub_config, hub_split, fmt, column_map)
+    tok = preview.tokenizer_for(model or "default")
+    s = view.stats(tok, model or "default")
     sampled = f" (sample of {s.token_rows:,} rows)" if s.token_rows < s.rows else ""
     return (browse.stats_markdown(s), charts.length_histogram(s.chars, "characters"),
             charts.length_histogram(s.tokens, "tokens", f"Length in {model or 'default'} tokens{sampled}"),
             charts.category_bar(s.categories))
 
 
+@handler
 def first_row(status, source, hub_config, hub_split, fmt, column_map, template_name, model, max_length, train_on):
     """After a successful load: row 0 as stored, as trained, and rendered with the template."""
     if not str(status).startswith("✅"):
@@ -135,29 +121,25 @@ def first_row(status, source, hub_config, hub_split, fmt, column_map, template_n
     return (0, *dataset_row(*view_args, 0), *shown)
 
 
+@handler
 def clean_dataset(source, hub_config, hub_split, fmt, column_map, min_tokens, max_tokens, length_template,
                   exact_dedup, near_dedup, near_threshold, mask_pii, model):
     """Run the quality steps and save the kept rows as a new file: (report, path of the new file)."""
-    try:
-        view = _view(source, hub_config, hub_split, fmt, column_map)
-        options = quality.CleanOptions(min_tokens=int(min_tokens or 0), max_tokens=int(max_tokens or 0),
-                                       template=length_template or "", exact_dedup=bool(exact_dedup),
-                                       near_dedup=bool(near_dedup), near_threshold=float(near_threshold or 0.85),
-                                       mask_pii=bool(mask_pii))
-        tok = preview.tokenizer_for(model or "default") if (options.min_tokens or options.max_tokens) else None
-        name = sources.resolve_local(view.source).stem if sources.is_local(view.source) else view.source
-        result = quality.clean_dataset(view.raw, view.format, options, tok, name)
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    view = _view(source, hub_config, hub_split, fmt, column_map)
+    options = quality.CleanOptions(min_tokens=int(min_tokens or 0), max_tokens=int(max_tokens or 0),
+                                   template=length_template or "", exact_dedup=bool(exact_dedup),
+                                   near_dedup=bool(near_dedup), near_threshold=float(near_threshold or 0.85),
+                                   mask_pii=bool(mask_pii))
+    tok = preview.tokenizer_for(model or "default") if (options.min_tokens or options.max_tokens) else None
+    name = sources.resolve_local(view.source).stem if sources.is_local(view.source) else view.source
+    result = quality.clean_dataset(view.raw, view.format, options, tok, name)
     return result.markdown(), display(result.path)
 
 
+@handler
 def split_sizes(source, hub_config, hub_split, fmt, column_map, val_size, test_size, seed):
-    try:
-        view = _view(source, hub_config, hub_split, fmt, column_map)
-        return _split_md(view, float(val_size), float(test_size), int(seed))
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    view = _view(source, hub_config, hub_split, fmt, column_map)
+    return _split_md(view, float(val_size), float(test_size), int(seed))
 
 
 def _split_md(view, val_size: float, test_size: float, seed: int) -> str:
@@ -168,14 +150,12 @@ def _split_md(view, val_size: float, test_size: float, seed: int) -> str:
             "in the Train tab to change them.")
 
 
+@handler
 def upload_dataset(file):
     """Copy an upload into data/uploads/ (a new name) and return that path as the dataset source."""
     if not file:
         raise gr.Error("no file received")
-    try:
-        return display(upload.save_upload(file))
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    return display(upload.save_upload(file))
 
 
 # -- layout and wiring -----------------------------------------------------------------------------
@@ -301,6 +281,7 @@ def build_data_tab(app: gr.Blocks) -> None:
     split_btn.click(split_sizes, [*view_inputs, val_size, test_size, seed], split_md, api_name="split_sizes")
 
 
+@handler
 def _selected_row(evt: gr.SelectData):
     """The row number (the '#' column) of the clicked table cell."""
     values = evt.row_value or []

@@ -10,25 +10,19 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from workbench import evaluation
-from workbench.compare import run_choices
-from workbench.config import ConfigError, GenCfg
-from workbench.evaluation import COLUMNS, EvalError
-from workbench.inference import AdapterError
-from workbench.models import ModelError
-from workbench.paths import PathError, confine
-from workbench.templates import TemplateError
+from workbench.evaluation import side_by_side as evaluation
+from workbench.runs.compare import run_choices
+from workbench.config.generation import GenerationConfig
+from workbench.evaluation.side_by_side import COLUMNS
+from workbench.core.errors import EvalError
+from workbench.core.paths import confine
+from workbench.ui.errors import handler
 
-USER_ERRORS = (EvalError, AdapterError, ModelError, ConfigError, TemplateError, PathError)
 SOURCES = ["test", "validation", "file"]
 SORTS = {"ROUGE-L, best first": ("rouge_l", True), "ROUGE-L, worst first": ("rouge_l", False),
          "BLEU, best first": ("bleu", True), "BLEU, worst first": ("bleu", False),
          "adapter minus base ROUGE-L, best first": ("gain", True),
          "adapter minus base ROUGE-L, worst first": ("gain", False)}
-
-
-def _fail(e: Exception) -> gr.Error:
-    return gr.Error(str(e), print_exception=False)
 
 
 def _run(run) -> str:
@@ -67,6 +61,7 @@ def summary_markdown(summary: dict, name: str) -> str:
 
 # -- handlers -----------------------------------------------------------------------------------------
 
+@handler
 def list_eval_runs(current=None):
     """Runs with a saved adapter; the newest is picked when none is chosen yet."""
     choices = run_choices()
@@ -74,35 +69,34 @@ def list_eval_runs(current=None):
     return gr.update(choices=choices, value=value)
 
 
+@handler
 def evaluate(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base,
              progress=gr.Progress()):
     """Generate for n rows (0 = all) of the run's held-out split or a file; score and save them."""
-    try:
-        run_dir = _run(run)
-        data = None
-        if source == "file":
-            if upload:  # a file the browser just sent: Gradio's own temp copy
-                data = upload if isinstance(upload, str) else getattr(upload, "name", None) or upload.get("path")
-            elif (data_path or "").strip():
-                data = str(confine(data_path))
-            else:
-                raise EvalError("upload a file or give a data file path (or pick the test / validation split)")
-        elif source not in SOURCES:
-            raise EvalError(f"source must be one of {', '.join(SOURCES)}")
+    run_dir = _run(run)
+    data = None
+    if source == "file":
+        if upload:  # a file the browser just sent: Gradio's own temp copy
+            data = upload if isinstance(upload, str) else getattr(upload, "name", None) or upload.get("path")
+        elif (data_path or "").strip():
+            data = str(confine(data_path))
+        else:
+            raise EvalError("upload a file or give a data file path (or pick the test / validation split)")
+    elif source not in SOURCES:
+        raise EvalError(f"source must be one of {', '.join(SOURCES)}")
 
-        def report(done, total, what):
-            progress(done / max(total, 1), desc=f"{what}: {done}/{total}")
+    def report(done, total, what):
+        progress(done / max(total, 1), desc=f"{what}: {done}/{total}")
 
-        result = evaluation.evaluate(run_dir, split=source if source != "file" else "test", data=data,
-                                     n=int(n or 0), seed=int(seed or 0), batch_size=int(batch_size or 8),
-                                     compare_base=bool(compare_base),
-                                     max_new_tokens=int(max_new_tokens) if max_new_tokens else None,
-                                     progress=report)
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    result = evaluation.evaluate(run_dir, split=source if source != "file" else "test", data=data,
+                                 n=int(n or 0), seed=int(seed or 0), batch_size=int(batch_size or 8),
+                                 compare_base=bool(compare_base),
+                                 max_new_tokens=int(max_new_tokens) if max_new_tokens else None,
+                                 progress=report)
     return summary_markdown(result.summary, result.name), _frame(result.rows), result.name
 
 
+@handler
 def sort_table(table, sort_by):
     """Reorder the shown rows: best or worst first by a metric, or by the adapter's gain over the base."""
     rows = _rows(table)
@@ -116,12 +110,9 @@ def sort_table(table, sort_by):
 
 def export_table(run, name, table, fmt):
     """Write the shown rows to eval/<name>.<csv|jsonl> in the run folder and offer the file."""
-    try:
-        if not name:
-            raise EvalError("run an evaluation first")
-        path = evaluation.export(_run(run), _rows(table), f"{name}-table" if fmt == "jsonl" else name, fmt)
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    if not name:
+        raise EvalError("run an evaluation first")
+    path = evaluation.export(_run(run), _rows(table), f"{name}-table" if fmt == "jsonl" else name, fmt)
     # The browser gets a temp copy: Gradio serves files only from the working dir and the temp dir,
     # and outputs/ may live elsewhere (WORKBENCH_OUTPUTS).
     download = Path(tempfile.mkdtemp(prefix="wb-eval-")) / path.name
@@ -129,10 +120,12 @@ def export_table(run, name, table, fmt):
     return str(download)
 
 
+@handler
 def export_csv(run, name, table):
     return export_table(run, name, table, "csv")
 
 
+@handler
 def export_jsonl(run, name, table):
     return export_table(run, name, table, "jsonl")
 
@@ -154,7 +147,7 @@ def build_evaluate_tab(app: gr.Blocks) -> None:
         n = gr.Number(value=8, precision=0, minimum=0, label="Rows (0 = all)")
         seed = gr.Number(value=0, precision=0, minimum=0, label="Sampling seed")
         batch_size = gr.Slider(1, 64, value=8, step=1, label="Batch size", info="rows generated together")
-        max_new_tokens = gr.Slider(8, 1024, value=GenCfg().max_new_tokens, step=8, label="Max new tokens")
+        max_new_tokens = gr.Slider(8, 1024, value=GenerationConfig().max_new_tokens, step=8, label="Max new tokens")
         compare_base = gr.Checkbox(value=True, label="Also score the base model")
     eval_btn = gr.Button("Evaluate", variant="primary")
     summary = gr.Markdown()

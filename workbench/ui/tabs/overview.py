@@ -3,21 +3,25 @@ from __future__ import annotations
 
 import gradio as gr
 
-from workbench.config import DEFAULT_DATA, RunConfig
+from workbench.config.run import DEFAULT_DATA, RunConfig
+from workbench.ui.errors import handler
 
 
+@handler
 def overview():
     """(model markdown, dataset markdown, first rows) for the default run config."""
     import pandas as pd
 
     from workbench.data import browse
-    from workbench.models import DEFAULT_MODEL_ID, pick_attention, pick_dtype, resolve_model
+    from workbench.models.embedded import DEFAULT_MODEL_ID
+    from workbench.models.device import pick_attention, pick_dtype
+    from workbench.models.resolve import resolve_model
 
     cfg = RunConfig()
     path = resolve_model(cfg.model.name)
     impl, why = pick_attention("auto")
     model_md = (f"### Model\n**{DEFAULT_MODEL_ID}** (embedded default)  \nfolder: `{path}`  \n"
-                f"compute dtype here: `{str(pick_dtype()).replace('torch.', '')}`  \nattention: `{impl}` ({why})")
+                f"compute dtype here: `{pick_dtype()}`  \nattention: `{impl}` ({why})")
     view = browse.open_view(DEFAULT_DATA)  # the Data tab's cached view: a page load re-reads nothing
     det = view.detection
     data_md = (f"### Dataset\n`{DEFAULT_DATA}`: **{len(view)} rows**, format **{det.format}** ({det.reason})  \n"

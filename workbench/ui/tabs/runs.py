@@ -9,28 +9,26 @@ import tempfile
 import gradio as gr
 import pandas as pd
 
-from workbench import compare, evaluation
-from workbench.compare import SUMMARY_COLUMNS, RunsError
-from workbench.merge import MergeError
-from workbench.models import ModelError
-from workbench.paths import PathError, confine
+from workbench.runs import compare
+from workbench.evaluation import side_by_side as evaluation
+from workbench.runs.compare import SUMMARY_COLUMNS
+from workbench.core.errors import RunError
+from workbench.core.paths import confine
 from workbench.ui.plots import training_figure
+from workbench.core.errors import WorkbenchError
+from workbench.ui.errors import handler
 
-USER_ERRORS = (RunsError, MergeError, ModelError, PathError, evaluation.EvalError)
-
-
-def _fail(e: Exception) -> gr.Error:
-    return gr.Error(str(e), print_exception=False)
 
 
 def _run(choice) -> compare.RunDir:
     if not choice:
-        raise RunsError("choose a run")
+        raise RunError("choose a run")
     return compare.resolve_run(str(confine(choice)))
 
 
 # -- handlers -----------------------------------------------------------------------------------------
 
+@handler
 def list_runs():
     """The runs table (newest first) and fresh choices for the run pickers."""
     rows = compare.summaries()
@@ -39,12 +37,10 @@ def list_runs():
             gr.update(choices=choices))
 
 
+@handler
 def open_run(choice):
     """One run: its config.yaml, status, loss chart, saved evaluations and the merge size estimate."""
-    try:
-        run = _run(choice)
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    run = _run(choice)
     config = run.config_file.read_text(encoding="utf-8") if run.config_file.is_file() else ""
     status = run.read_status()
     fig = training_figure(run.read_metrics(), title=run.id)  # loss (raw, smoothed, eval), lr, tokens/s
@@ -57,63 +53,55 @@ def open_run(choice):
 
 def merge_plan(choice):
     """The size a merged model will take, said before anything is written."""
-    from workbench.merge import merge_plan as plan
+    from workbench.export.merge import merge_plan as plan
 
     try:
         p = plan(str(_run(choice).path))
-    except USER_ERRORS as e:
+    except WorkbenchError as e:
         return f"Merge not available: {e}"
     return f"Merging writes a full model of about **{p['size']}** (base `{p['base']}`)."
 
 
+@handler
 def delete_run(choice, confirmed):
     """Delete a run folder, only with the confirmation box ticked."""
     if not confirmed:
         raise gr.Error("tick the confirmation box first: deleting removes the run folder for good",
                        print_exception=False)
-    try:
-        run_id = compare.delete_run(_run(choice).path)
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    run_id = compare.delete_run(_run(choice).path)
     table, a, b = list_runs()
     return f"🗑 Deleted run `{run_id}`.", table, a, b, False
 
 
+@handler
 def compare_runs(choices):
     """Overlay the loss curves of 2+ runs and list the settings that differ."""
-    try:
-        diff, curves = compare.compare([str(confine(c)) for c in choices or []])
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    diff, curves = compare.compare([str(confine(c)) for c in choices or []])
     ids = list(curves)
     frame = pd.DataFrame(diff, columns=["setting", *ids])
     return compare.loss_figure(curves, title="Loss · " + " vs ".join(ids)), frame
 
 
+@handler
 def merge_adapter(choice, out_dir):
     """Merge the run's adapter into its base model and save a standard HF model folder."""
-    from workbench.merge import human_size
-    from workbench.merge import merge_adapter as merge
+    from workbench.core.formatting import human_size
+    from workbench.export.merge import merge_adapter as merge
 
-    try:
-        run = _run(choice)
-        out = confine(out_dir) if (out_dir or "").strip() else run.path / "merged"
-        result = merge(str(run.path), out)
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    run = _run(choice)
+    out = confine(out_dir) if (out_dir or "").strip() else run.path / "merged"
+    result = merge(str(run.path), out)
     return (f"✅ Merged model saved to `{result.path}` ({human_size(result.bytes_written)}, {result.seconds} s). "
             "It loads with `AutoModelForCausalLM.from_pretrained` and needs no PEFT.")
 
 
+@handler
 def export_adapter(choice):
     """The run's adapter folder as a .zip to download."""
-    from workbench.merge import adapter_archive
+    from workbench.export.merge import adapter_archive
 
-    try:
-        run = _run(choice)
-        return str(adapter_archive(str(run.path), tempfile.mkdtemp(prefix="wb-adapter-")))
-    except USER_ERRORS as e:
-        raise _fail(e) from None
+    run = _run(choice)
+    return str(adapter_archive(str(run.path), tempfile.mkdtemp(prefix="wb-adapter-")))
 
 
 # -- layout -------------------------------------------------------------------------------------------

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import gradio as gr
 
-from workbench import templates
-from workbench.config import DEFAULT_DATA, DataCfg
+from workbench.prompts import templates
+from workbench.config.run import DEFAULT_DATA, DataCfg
 from workbench.data import browse, preview, sources
-from workbench.data.sources import DataError
-from workbench.models import ModelError
-from workbench.templates import TemplateError
 from workbench.ui.preview_panel import preview_outputs, preview_settings
+from workbench.core.errors import WorkbenchError
+from workbench.ui.errors import handler
 
-USER_ERRORS = (DataError, TemplateError, ModelError, ValueError)
 
 
 def _about(t: templates.Template) -> str:
@@ -27,36 +25,33 @@ def _about(t: templates.Template) -> str:
     return "\n".join(lines)
 
 
+@handler
 def template_source(name):
     """The YAML text of a template, its description, and its name (as the default 'save as' name)."""
-    try:
-        t = templates.load(name)
-        return templates.read_text(name), _about(t), name
-    except TemplateError as e:
-        raise gr.Error(str(e), print_exception=False) from None
+    t = templates.load(name)
+    return templates.read_text(name), _about(t), name
 
 
+@handler
 def save_template(text, name, overwrite):
     """Validate and save the editor text as templates/<name>.yaml; refuses to replace one unless asked."""
     try:
         path = templates.save_text(text or "", name, bool(overwrite))
         t = templates.load(path.stem)
-    except USER_ERRORS as e:
+    except WorkbenchError as e:
         gr.Warning(str(e))
         return f"❌ Not saved: {e}", gr.update(choices=templates.available())
     return (f"✅ Saved `templates/{path.name}`. It is now in every template list (Data tab: ↻).\n\n{_about(t)}",
             gr.update(choices=templates.available(), value=t.name))
 
 
+@handler
 def preview_draft(text, source, column_map, row, model, max_length, train_on):
     """The editor text (saved or not) rendered on one dataset row: prompt, target, counts, tokens."""
-    try:
-        template = templates.parse(text or "", "draft")
-        view = browse.open_view(sources.ui_source(source), "auto", sources.parse_column_map(column_map))
-        tok = preview.tokenizer_for(model or "default")
-        p = preview.preview(template, view.canonical_row(row), tok, int(max_length or 512), train_on or "responses")
-    except USER_ERRORS as e:
-        raise gr.Error(str(e), print_exception=False) from None
+    template = templates.parse(text or "", "draft")
+    view = browse.open_view(sources.ui_source(source), "auto", sources.parse_column_map(column_map))
+    tok = preview.tokenizer_for(model or "default")
+    p = preview.preview(template, view.canonical_row(row), tok, int(max_length or 512), train_on or "responses")
     return p.prompt, p.target, p.counts_markdown(), preview.tokens_html(p, tok)
 
 

@@ -12,11 +12,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from workbench import presets
-from workbench.config import ConfigError, RunConfig
+from workbench.config import presets
+from workbench.config.run import RunConfig
 from workbench.training import launch
-from workbench.training.job import JobBusy, TrainingJob, resumable_runs
+from workbench.training.job import TrainingJob
+from workbench.runs.folder import resumable_runs
 from workbench.ui import form, plots
+from workbench.core.errors import WorkbenchError
+from workbench.core.paths import display
+from workbench.ui.errors import handler
 
 STATE_COLORS = {"idle": "#6b7280", "queued": "#a16207", "running": "#2563eb", "stopping": "#c2410c",
                 "stopped": "#7c3aed", "completed": "#15803d", "failed": "#b91c1c", "interrupted": "#9f1239"}
@@ -28,20 +32,12 @@ def _job() -> TrainingJob:
 
 
 def _config(settings: dict) -> RunConfig:
-    try:
-        return form.config_from_values(settings)
-    except ConfigError as e:
-        raise gr.Error(str(e)) from None
+    return form.config_from_values(settings)
 
 
 def _shown_path(path: Path) -> str:
     """Paths relative to the project root when inside it: commands are run from there (python -m workbench)."""
-    from workbench.templates import PROJECT_ROOT
-
-    try:
-        return str(Path(path).resolve().relative_to(Path(PROJECT_ROOT).resolve()))
-    except ValueError:
-        return str(path)
+    return display(path)
 
 
 # -- handlers: run control -------------------------------------------------------------------------
@@ -50,7 +46,7 @@ def _check_readable(cfg: RunConfig) -> None:
     """The server reads the data file and the model folder, so a typed path must lie under the folders this
     app may read (paths.confine), as in every other tab; hub ids and 'default' are not paths."""
     from workbench.data.sources import is_local
-    from workbench.paths import confine
+    from workbench.core.paths import confine
 
     if is_local(cfg.data.source):
         confine(cfg.data.source)
@@ -59,16 +55,13 @@ def _check_readable(cfg: RunConfig) -> None:
         confine(name)
 
 
+@handler
 def start_training(**settings) -> str:
     """Validate the form and start training in the background; refused (gr.Error) when a run is going."""
-    from workbench.paths import PathError
 
     cfg = _config(settings)
-    try:
-        _check_readable(cfg)
-        run = _job().start(cfg)
-    except (ConfigError, JobBusy, PathError) as e:
-        raise gr.Error(str(e)) from None
+    _check_readable(cfg)
+    run = _job().start(cfg)
     message = f"Started run **{run.id}** in `{_shown_path(run.path)}`."
     try:
         est = _estimate(cfg)
@@ -79,6 +72,7 @@ def start_training(**settings) -> str:
     return message
 
 
+@handler
 def stop_training() -> str:
     run_id = _job().stop()
     if run_id is None:
@@ -86,21 +80,21 @@ def stop_training() -> str:
     return f"Stopping run **{run_id}** at the next step boundary (a checkpoint and the adapter are saved there)."
 
 
+@handler
 def resume_training(run_id: str) -> str:
     """Continue a stopped or interrupted run from its last checkpoint to its planned final step."""
-    try:
-        run = _job().resume(run_id)
-    except (ConfigError, JobBusy) as e:
-        raise gr.Error(str(e)) from None
+    run = _job().resume(run_id)
     return f"Resuming run **{run.id}** from its last checkpoint."
 
 
+@handler
 def training_status() -> dict:
     """The app's training job: state, run_id, run_dir, step, max_steps, elapsed_s, eta_s, metrics rows,
     log lines, error and the saved adapter folder."""
     return _job().snapshot()
 
 
+@handler
 def refresh_resumable():
     return gr.Dropdown(choices=resumable_runs(), value=None)
 
@@ -131,6 +125,7 @@ def render(snap: dict) -> tuple:
     return figure, progress_html(snap), "\n".join(snap["log"]), badge_html(snap)
 
 
+@handler
 def tick():
     """Timer handler: redraw from the job; switch the timer off (and refresh Resume's list) once it ended."""
     snap = _job().snapshot()
@@ -138,12 +133,14 @@ def tick():
     return (*render(snap), gr.Timer(active=active), gr.skip() if active else refresh_resumable())
 
 
+@handler
 def attach():
     """Page load: show the app's job (a reloaded page or a new tab joins a running one mid-way)."""
     snap = _job().snapshot()
     return (*render(snap), gr.Timer(active=snap["active"]), refresh_resumable())
 
 
+@handler
 def timer_on():
     return gr.Timer(active=True)
 
@@ -156,60 +153,54 @@ def _estimate(cfg: RunConfig):
     return estimate(cfg)
 
 
+@handler
 def estimate_run(**settings) -> str:
     """Memory and time estimate for the form's settings on this device, as Markdown."""
     cfg = _config(settings)
     try:
         return _estimate(cfg).markdown()
-    except Exception as e:  # noqa: BLE001 - e.g. an unknown architecture: say so, keep serving
+    except WorkbenchError as e:  # e.g. an unknown architecture: say so in place of the estimate
         return f"Cannot estimate this run: {e}"
 
 
+@handler
 def load_preset(name: str) -> list:
-    try:
-        cfg = presets.build(name)
-    except ConfigError as e:
-        raise gr.Error(str(e)) from None
+    cfg = presets.build(name)
     return [*form.form_values(cfg), cfg.run_name, f"Preset **{name}** loaded."]
 
 
+@handler
 def reset_form() -> list:
     cfg = presets.build(presets.DEFAULT_PRESET)
     return [presets.DEFAULT_PRESET, *form.form_values(cfg), cfg.run_name,
             f"Form reset to **{presets.DEFAULT_PRESET}**."]
 
 
+@handler
 def load_config(upload: str | None, path: str) -> list:
     """Fill the form from an uploaded YAML or a saved name / path (inside the project or outputs/)."""
-    try:
-        cfg = launch.load_config_file(upload, uploaded=True) if upload else launch.load_config_file(path)
-    except ConfigError as e:
-        raise gr.Error(str(e)) from None
+    cfg = launch.load_config_file(upload, uploaded=True) if upload else launch.load_config_file(path)
     source = Path(upload).name if upload else path
     return [*form.form_values(cfg), cfg.run_name or gr.skip(), f"Loaded `{source}` into the form."]
 
 
+@handler
 def save_config(config_name: str, overwrite: bool, num_gpus: float, **settings) -> str:
     """Save the form as outputs/configs/<name>.yaml (plus accelerate FSDP / ZeRO configs); never overwrites
     silently."""
     cfg = _config(settings)
-    try:
-        cfg.validate()
-        written = launch.save_config(cfg, config_name, num_gpus=int(num_gpus or 1), overwrite=bool(overwrite))
-    except ConfigError as e:
-        raise gr.Error(str(e)) from None
+    cfg.validate()
+    written = launch.save_config(cfg, config_name, num_gpus=int(num_gpus or 1), overwrite=bool(overwrite))
     files = ", ".join(f"`{_shown_path(p)}`" for p in written.values())
     return f"Saved {files}."
 
 
+@handler
 def show_command(config_name: str, num_gpus: float, **settings) -> tuple[str, str]:
     """(YAML, shell commands) equivalent to the form: one process, --set form, accelerate for N GPUs."""
     cfg = _config(settings)
-    try:
-        path = launch.config_path_for(config_name or cfg.run_name or "my-run")
-        commands = launch.equivalent_commands(cfg, _shown_path(path), int(num_gpus or 2))
-    except ConfigError as e:
-        raise gr.Error(str(e)) from None
+    path = launch.config_path_for(config_name or cfg.run_name or "my-run")
+    commands = launch.equivalent_commands(cfg, _shown_path(path), int(num_gpus or 2))
     header = f"# save as {_shown_path(path)} (Save config writes it and the accelerate config files)\n"
     return header + cfg.to_yaml(), commands
 

@@ -17,20 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from workbench.core.errors import TemplateError
+from workbench.core.paths import templates_dir
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FIELDS = ("instruction", "input", "output", "system", "category", "bos", "eos")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(FIELDS) + r")\}")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 IGNORE_INDEX = -100  # labels value the loss skips (PyTorch CrossEntropyLoss default)
-
-
-class TemplateError(ValueError):
-    """A template file or a row that a template cannot render; the message says which and why."""
-
-
-def templates_dir() -> Path:
-    return Path(os.environ.get("WORKBENCH_TEMPLATES") or PROJECT_ROOT / "templates")
 
 
 @dataclass
@@ -146,7 +139,7 @@ def save_text(text: str, name: str, overwrite: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{template.name}.yaml"
     if overwrite:
-        from workbench.runs import atomic_write_text
+        from workbench.core.files import atomic_write_text
 
         atomic_write_text(path, text if text.endswith("\n") else text + "\n")
         return path
@@ -177,7 +170,7 @@ def save(template: Template, overwrite: bool = False) -> Path:
     path = templates_dir() / f"{template.name}.yaml"
     if path.exists() and not overwrite:
         raise TemplateError(f"template '{template.name}' already exists; tick overwrite or pick another name")
-    from workbench.runs import atomic_write_text
+    from workbench.core.files import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(template.to_dict(), sort_keys=False, allow_unicode=True))
     return path

@@ -1,53 +1,31 @@
-"""The outputs/<run-id>/ folder: its layout, atomic writes, status, metrics and listing.
+"""The outputs/<run-id>/ folder: its layout, status, metrics, listing, and the one way to name a run.
 
     config.yaml     the resolved RunConfig
-    status.json     state (+ error, pid, step, times); written atomically (temp file + rename)
+    status.json     state (+ error, pid, step, times, the preflight plan); written atomically
     metrics.jsonl   one row per logging step, appended as it happens
+    run.log         the run's log lines
     checkpoints/    resumable Trainer checkpoints
     adapter/        a standard PEFT folder (or model/ for full fine-tuning)
-    split.json      which rows went to train / validation / test
+    split/          the held-out validation and test rows; split.json their counts
 """
 from __future__ import annotations
 
 import json
 import os
-import re
 import socket
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.templates import PROJECT_ROOT
+from workbench.core.errors import PathError, RunError
+from workbench.core.files import atomic_write_text, unique_path
+from workbench.core.naming import timestamped
+from workbench.core.paths import confine, outputs_dir, resolve_local
 
 STATES = ("queued", "running", "stopping", "stopped", "completed", "failed", "interrupted")
 ACTIVE = ("queued", "running", "stopping")
-
-
-def outputs_dir() -> Path:
-    return Path(os.environ.get("WORKBENCH_OUTPUTS") or PROJECT_ROOT / "outputs")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temp file in the same folder, fsync, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; run files are meant to be shared like any output
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def new_run_id(name: str = "") -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", (name or "run").lower()).strip("-")[:40] or "run"
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+RESUMABLE = ("stopped", "interrupted")
+FINISHED = ("stopped", "completed", "failed", "interrupted")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -77,11 +55,24 @@ class RunDir:
     checkpoints = property(lambda self: self.path / "checkpoints")
     adapter = property(lambda self: self.path / "adapter")
     full_model = property(lambda self: self.path / "model")
+    split_dir = property(lambda self: self.path / "split")
     split_file = property(lambda self: self.path / "split.json")
-    log_file = property(lambda self: self.path / "train.log")
+    log_file = property(lambda self: self.path / "run.log")
 
     def exists(self) -> bool:
         return self.status_file.is_file() or self.config_file.is_file()
+
+    def config(self):
+        """The run's RunConfig (RunError when config.yaml is missing or unreadable)."""
+        from workbench.config.run import RunConfig
+        from workbench.core.errors import ConfigError
+
+        if not self.config_file.is_file():
+            raise RunError(f"{self.path} is not a run folder (no config.yaml)")
+        try:
+            return RunConfig.load(self.config_file)
+        except ConfigError as e:
+            raise RunError(f"{self.config_file}: {e}") from None
 
     # -- status ------------------------------------------------------------------------------
     def read_status(self) -> dict:
@@ -92,7 +83,7 @@ class RunDir:
 
     def write_status(self, state: str, **extra) -> dict:
         assert state in STATES, state
-        status = {k: v for k, v in self.read_status().items() if k != "error"}
+        status = {k: v for k, v in self.read_status().items() if k not in ("error", "traceback")}
         status.update(extra, state=state, updated_at=time.time(), pid=os.getpid(), host=socket.gethostname())
         status.setdefault("created_at", status["updated_at"])
         atomic_write_text(self.status_file, json.dumps(status, indent=2))
@@ -163,3 +154,40 @@ def list_runs(root: Path | None = None) -> list[RunDir]:
 def mark_interrupted_runs(root: Path | None = None) -> list[str]:
     """On app start: runs left running/stopping by a killed process become 'interrupted'."""
     return [r.id for r in list_runs(root) if r.mark_if_interrupted()]
+
+
+def resolve_run(choice: str | Path, *, confined: bool = False) -> RunDir:
+    """A run id (a folder name under outputs/) or a run folder path → RunDir, or RunError.
+
+    confined=True (every UI and API handler) applies the app's one confinement rule (core.paths.confine):
+    the web form cannot point at folders outside the allowed roots. The CLI reads any path its user types.
+    """
+    text = str(choice or "").strip()
+    if not text:
+        raise RunError("choose a run")
+    by_id = outputs_dir() / text
+    path = by_id if ("/" not in text and by_id.is_dir()) else resolve_local(text)
+    if confined:
+        try:
+            path = confine(path)
+        except PathError as e:
+            raise RunError(f"'{text}' is not a run this app may use: {e}") from None
+    run = RunDir(path)
+    if not run.exists():
+        raise RunError(f"no run named '{text}' (no config.yaml or status.json in {path})")
+    return run
+
+
+def new_run_path(name: str = "", output_dir: str | Path = "") -> Path:
+    """outputs/<timestamp>-<name>, made unique (-2, -3 …); or output_dir as given, if it holds no run yet."""
+    if output_dir:
+        path = Path(output_dir)
+        if RunDir(path).exists():
+            raise RunError(f"output_dir {path} already holds a run", "clear output_dir to get a new folder")
+        return path
+    return unique_path(outputs_dir() / timestamped(name or "run"))
+
+
+def resumable_runs() -> list[str]:
+    """Run ids that Resume can continue: stopped or interrupted, with a checkpoint."""
+    return [r.id for r in list_runs() if r.state() in RESUMABLE and r.last_checkpoint() is not None]

@@ -8,15 +8,15 @@ import shutil
 import time
 from pathlib import Path
 
-from workbench.config import ConfigError, RunConfig
-from workbench.runs import ACTIVE, RunDir, list_runs, outputs_dir
+from workbench.core.errors import ConfigError
+from workbench.config.run import RunConfig
+from workbench.runs.folder import ACTIVE, RunDir, list_runs
+from workbench.core.paths import outputs_dir
+from workbench.core.errors import RunError
+from workbench.runs.folder import resolve_run
 
 SUMMARY_COLUMNS = ["run", "status", "base model", "template", "method", "steps", "final loss", "best loss",
                    "eval loss", "created", "path"]
-
-
-class RunsError(ValueError):
-    """A run operation that cannot be done; the message says why."""
 
 
 def _config(run: RunDir) -> RunConfig | None:
@@ -59,20 +59,6 @@ def run_summary(run: RunDir) -> dict:
 def summaries(root: str | Path | None = None) -> list[dict]:
     """Every run under outputs/ (newest first)."""
     return [run_summary(r) for r in list_runs(Path(root) if root else None)]
-
-
-def resolve_run(choice: str | Path, root: str | Path | None = None) -> RunDir:
-    """A run id (under outputs/) or a run folder path → RunDir, or a clear error."""
-    text = str(choice or "").strip()
-    if not text:
-        raise RunsError("choose a run")
-    p = Path(text).expanduser()
-    if not p.is_dir():
-        p = Path(root or outputs_dir()) / text
-    run = RunDir(p)
-    if not run.exists():
-        raise RunsError(f"no run folder at {text}")
-    return run
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -141,7 +127,7 @@ def compare(choices: list[str], root: str | Path | None = None) -> tuple[list[di
     """(config diff rows, loss curves) for 2 or more runs."""
     runs = [resolve_run(c, root) for c in choices or []]
     if len({r.path.resolve() for r in runs}) < 2:
-        raise RunsError("select at least two different runs to compare")
+        raise RunError("select at least two different runs to compare")
     return config_diff(runs), loss_curves(runs)
 
 
@@ -151,9 +137,9 @@ def delete_run(choice: str | Path, root: str | Path | None = None) -> str:
     run = resolve_run(choice, root)
     base = Path(root or outputs_dir()).resolve()
     if base not in run.path.resolve().parents:
-        raise RunsError(f"{run.path} is not inside {base}; only runs under the outputs folder are deleted here")
+        raise RunError(f"{run.path} is not inside {base}; only runs under the outputs folder are deleted here")
     if run.state() in ACTIVE:
-        raise RunsError(f"run {run.id} is {run.state()}; stop it before deleting it")
+        raise RunError(f"run {run.id} is {run.state()}; stop it before deleting it")
     # Rename first, then remove: a half-deleted run never shows up as a broken run in the list.
     trash = run.path.with_name(f".deleting-{run.id}")
     run.path.rename(trash)

@@ -14,12 +14,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.inference import (AdapterError, AdapterSource, adapter_tokenizer, canonical_model, check_adapter_base,
-                                 find_adapter)
-
-
-class MergeError(ValueError):
-    """A merge or export that cannot be done as asked; the message says what to change."""
+from workbench.core.errors import ModelError
+from workbench.models.adapters import AdapterSource, adapter_tokenizer, check_adapter_base, find_adapter
+from workbench.models.resolve import canonical_model
+from workbench.core.errors import ExportError
+from workbench.core.formatting import human_size
 
 
 @dataclass
@@ -39,9 +38,10 @@ def estimate_size(base: str, dtype: str = "auto") -> int:
 
     Read from the safetensors headers of a local base (no weights loaded); a hub base is counted on
     the meta device (no download of weights, only its config)."""
-    from workbench.models import pick_dtype, resolve_model
+    from workbench.models.device import pick_dtype
+    from workbench.models.resolve import resolve_model
 
-    saved = str(pick_dtype(dtype)).replace("torch.", "")
+    saved = pick_dtype(dtype)
     path = Path(resolve_model(base))
     if path.is_dir() and list(path.glob("*.safetensors")):
         from safetensors import safe_open
@@ -64,20 +64,12 @@ def estimate_size(base: str, dtype: str = "auto") -> int:
     return sum(p.numel() for p in model.parameters()) * _dtype_bytes(saved)
 
 
-def human_size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
-
-
 def _check_target(out_dir: str | Path) -> Path:
     if not str(out_dir or "").strip():
-        raise MergeError("give an output folder")
+        raise ExportError("give an output folder")
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise MergeError(f"{out} already exists and is not empty; pick a new folder (nothing was overwritten)")
+        raise ExportError(f"{out} already exists and is not empty; pick a new folder (nothing was overwritten)")
     out.parent.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -85,12 +77,12 @@ def _check_target(out_dir: str | Path) -> Path:
 def _adapter(run_or_adapter: str | Path) -> AdapterSource:
     try:
         source = find_adapter(run_or_adapter)
-    except AdapterError as e:
-        raise MergeError(str(e)) from None
+    except ModelError as e:
+        raise ExportError(str(e)) from None
     if source.path is None:
-        raise MergeError("choose a run or an adapter folder")
+        raise ExportError("choose a run or an adapter folder")
     if source.full_model:
-        raise MergeError(f"this run trained every weight: {source.path} already is a standard model folder "
+        raise ExportError(f"this run trained every weight: {source.path} already is a standard model folder "
                          "(nothing to merge)")
     return source
 
@@ -119,19 +111,19 @@ def merge_adapter(run_or_adapter: str | Path, out_dir: str | Path, base: str | N
     and save a standard HF model folder (safetensors + tokenizer) that loads without PEFT."""
     from peft import PeftModel
 
-    from workbench.models import load_model
+    from workbench.models.load import load_model
 
     source = _adapter(run_or_adapter)
     base = base or source.base or "default"
     try:
         check_adapter_base(source, base)
-    except AdapterError as e:
-        raise MergeError(str(e)) from None
+    except ModelError as e:
+        raise ExportError(str(e)) from None
     out = _check_target(out_dir)
     size = estimate_size(base, dtype)
     free = shutil.disk_usage(out.parent).free
     if size > free:
-        raise MergeError(f"the merged model needs about {human_size(size)} but only {human_size(free)} is free "
+        raise ExportError(f"the merged model needs about {human_size(size)} but only {human_size(free)} is free "
                          f"on {out.parent}")
     t0 = time.time()
     # A QLoRA adapter is merged into the full-precision base: merging into 4-bit weights would round

@@ -5,7 +5,7 @@ in a key or an out-of-range value fails loudly (tests build and validate each on
 """
 from __future__ import annotations
 
-from workbench.config import RunConfig
+from workbench.config.run import RunConfig
 
 CPU_DEMO = "CPU quick demo"
 QLORA_7B = "QLoRA 7B on one 24 GB GPU"
@@ -82,7 +82,7 @@ def names() -> list[str]:
 def build(name: str = DEFAULT_PRESET) -> RunConfig:
     """A fresh RunConfig: the defaults with the preset's settings applied (ConfigError on a bad preset)."""
     if name not in PRESETS:
-        from workbench.config import ConfigError
+        from workbench.core.errors import ConfigError
 
         raise ConfigError(f"unknown preset '{name}'; presets are: {', '.join(PRESETS)}")
     cfg = RunConfig()

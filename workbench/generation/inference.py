@@ -8,124 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import threading
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from workbench import templates
-from workbench.config import ConfigError, GenCfg, RunConfig
-from workbench.runs import RunDir
-
-# Architecture sizes that must agree between an adapter's base and the model it is applied to.
-_ARCH_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size")
-
-
-class AdapterError(ValueError):
-    """An adapter that cannot be used with the chosen base model; the message says why and what to pick."""
-
-
-# -- where an adapter comes from --------------------------------------------------------------------
-
-@dataclass
-class AdapterSource:
-    """A resolved adapter choice: the PEFT folder (or none), the base it was trained on, its template."""
-    path: Path | None
-    base: str | None  # model name as the run config (or adapter_config.json) gives it
-    template: str | None  # the run's template, when the adapter comes from a run
-    run: RunDir | None = None
-    full_model: bool = False  # a full fine-tune: `path` is a complete model, used as the base itself
-
-
-def find_adapter(choice: str | Path | None) -> AdapterSource:
-    """A run folder, a run's adapter/ folder or any PEFT folder → AdapterSource. Empty → no adapter."""
-    if choice is None or str(choice).strip() in ("", "none", "(none)"):
-        return AdapterSource(None, None, None)
-    p = Path(str(choice).strip()).expanduser()
-    if not p.exists():
-        from workbench.runs import outputs_dir
-
-        if (outputs_dir() / str(choice).strip()).is_dir():  # a bare run id
-            p = outputs_dir() / str(choice).strip()
-        else:
-            raise AdapterError(f"adapter not found: {choice} (give a run folder or a folder with adapter_config.json)")
-    run = None
-    if (p / "config.yaml").is_file() and not (p / "adapter_config.json").is_file():
-        run = RunDir(p)
-        saved = run.saved_model()
-        if saved is None:
-            raise AdapterError(f"run {run.id} has no saved adapter yet (state: {run.state()}); "
-                               "wait for it to finish or pick another run")
-        p = saved
-    elif (p.parent / "config.yaml").is_file():
-        run = RunDir(p.parent)
-    template = base = None
-    if run is not None:
-        try:
-            cfg = RunConfig.load(run.config_file)
-            template, base = cfg.data.template, cfg.model.name
-        except ConfigError:
-            pass
-    if (p / "adapter_config.json").is_file():
-        if base is None:
-            base = _read_json(p / "adapter_config.json").get("base_model_name_or_path")
-        return AdapterSource(p, base, template, run)
-    if (p / "config.json").is_file():  # run/model/ of a full fine-tune: a whole model, no adapter
-        return AdapterSource(p, str(p), template, run, full_model=True)
-    raise AdapterError(f"{p} holds no adapter_config.json (not a PEFT adapter folder) and no config.json")
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def canonical_model(name: str | None) -> str:
-    """One spelling per model: 'default', the hub id and any converted copy of the embedded model agree."""
-    from workbench.models import _CONVERTED_NAME, DEFAULT_MODEL_ID
-
-    name = (name or "").strip()
-    if name in ("", "default", DEFAULT_MODEL_ID):
-        return DEFAULT_MODEL_ID
-    p = Path(name).expanduser()
-    if p.is_dir() or name.startswith(("/", ".", "~")):
-        # The default is converted into a cache dir that differs between machines (WORKBENCH_CACHE).
-        return DEFAULT_MODEL_ID if p.name == _CONVERTED_NAME else str(p.resolve())
-    return name
-
-
-def _arch(name: str | None) -> dict | None:
-    """The architecture sizes of a locally available model, or None when it is not on this machine."""
-    from workbench.models import ModelError, resolve_model
-
-    try:
-        path = Path(resolve_model(name or "default"))
-    except ModelError:
-        return None
-    cfg = _read_json(path / "config.json") if path.is_dir() else {}
-    return {k: cfg.get(k) for k in _ARCH_KEYS} if cfg else None
-
-
-def check_adapter_base(source: AdapterSource, base: str) -> None:
-    """Refuse an adapter trained for another base model, naming both so the user can pick the right one."""
-    if source.path is None or source.full_model:
-        return
-    trained, chosen = canonical_model(source.base), canonical_model(base)
-    a, b = _arch(source.base), _arch(base)
-    if a and b and a != b:
-        diff = ", ".join(f"{k} {a[k]} vs {b[k]}" for k in _ARCH_KEYS if a[k] != b[k])
-        raise AdapterError(f"this adapter was trained for {trained}, whose shape differs from {chosen} ({diff}); "
-                           f"choose {source.base!r} as the base model")
-    if trained != chosen:
-        raise AdapterError(f"this adapter was trained for base model {trained}, not {chosen}; "
-                           f"choose {source.base!r} as the base model")
-
-
-# -- the loaded model ---------------------------------------------------------------------------------
+from workbench.prompts import templates
+from workbench.config.generation import GenerationConfig
+from workbench.core.errors import ModelError
+from workbench.models.adapters import AdapterSource, adapter_tokenizer, check_adapter_base, find_adapter
+from workbench.models.resolve import canonical_model
 
 @dataclass
 class ChatModel:
@@ -174,7 +67,7 @@ class ChatModel:
 
 def load_chat_model(base: str, adapter: str | Path | None = None, quantization: str = "none") -> ChatModel:
     """Load base (+ adapter) for inference. The adapter folder's tokenizer wins: it is the one trained with."""
-    from workbench.models import load_model
+    from workbench.models.load import load_model
 
     source = find_adapter(adapter)
     base = (base or "").strip() or source.base or "default"
@@ -189,23 +82,11 @@ def load_chat_model(base: str, adapter: str | Path | None = None, quantization: 
         try:
             model = PeftModel.from_pretrained(model, str(source.path))
         except (RuntimeError, ValueError) as e:  # size mismatch and the like, with the first line kept
-            raise AdapterError(f"the adapter does not fit {canonical_model(base)}: {str(e).splitlines()[0][:300]}") \
+            raise ModelError(f"the adapter does not fit {canonical_model(base)}: {str(e).splitlines()[0][:300]}") \
                 from None
         tok = adapter_tokenizer(source.path) or tok
     model.eval()
     return ChatModel(model, tok, base, source)
-
-
-def adapter_tokenizer(path: Path):
-    """The tokenizer saved next to an adapter (the one it was trained with), or None."""
-    if not (Path(path) / "tokenizer_config.json").is_file():
-        return None
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(path))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
 
 
 class ModelCache:
@@ -344,7 +225,7 @@ def _held_back(text: str, stops: list[str]) -> int:
                default=0)
 
 
-def generate_kwargs(settings: GenCfg, tokenizer) -> dict:
+def generate_kwargs(settings: GenerationConfig, tokenizer) -> dict:
     kw = dict(max_new_tokens=int(settings.max_new_tokens), do_sample=bool(settings.do_sample),
               repetition_penalty=float(settings.repetition_penalty), eos_token_id=tokenizer.eos_token_id,
               pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
@@ -368,21 +249,12 @@ class _EventStop:
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
-def settings_from(**values) -> GenCfg:
-    """A GenCfg from UI / API values, validated against the same ranges as the run config."""
-    cfg = RunConfig()
-    for key, value in values.items():
-        if value is not None:
-            cfg.set(f"gen.{key}", value)
-    from workbench.config import _check_range, iter_fields
-
-    for name, f in iter_fields():
-        if name.startswith("gen."):
-            _check_range(name, f, cfg.get(name))
-    return cfg.gen
+def settings_from(**values) -> GenerationConfig:
+    """A GenerationConfig from UI / API values (None = the default), checked against its ranges."""
+    return GenerationConfig().with_values(**{k: v for k, v in values.items() if v is not None}).validate()
 
 
-def stream_reply(cm: ChatModel, prompt: str, settings: GenCfg, template: templates.Template,
+def stream_reply(cm: ChatModel, prompt: str, settings: GenerationConfig, template: templates.Template,
                  stop: threading.Event | None = None, use_adapter: bool = True) -> Iterator[str]:
     """Yield the reply as it grows. Generation runs in a thread feeding a TextIteratorStreamer; setting
     `stop` (the user's Stop) or closing this generator (a cancelled request) ends that thread at the
@@ -437,7 +309,7 @@ def stream_reply(cm: ChatModel, prompt: str, settings: GenCfg, template: templat
         raise errors[0]
 
 
-def chat_stream(cm: ChatModel, history: list[dict], message: str, settings: GenCfg,
+def chat_stream(cm: ChatModel, history: list[dict], message: str, settings: GenerationConfig,
                 template: templates.Template, stop: threading.Event | None = None,
                 use_adapter: bool = True) -> Iterator[str]:
     turns = [{"role": m["role"], "content": message_text(m.get("content"))} for m in history or []]
@@ -445,7 +317,7 @@ def chat_stream(cm: ChatModel, history: list[dict], message: str, settings: GenC
     yield from stream_reply(cm, prompt, settings, template, stop, use_adapter)
 
 
-def chat_once(cm: ChatModel, history: list[dict], message: str, settings: GenCfg,
+def chat_once(cm: ChatModel, history: list[dict], message: str, settings: GenerationConfig,
               template: templates.Template, use_adapter: bool = True) -> str:
     reply = ""
     for reply in chat_stream(cm, history, message, settings, template, use_adapter=use_adapter):
@@ -453,7 +325,7 @@ def chat_once(cm: ChatModel, history: list[dict], message: str, settings: GenCfg
     return reply
 
 
-def generate_batch(cm: ChatModel, prompts: list[str], settings: GenCfg, template: templates.Template,
+def generate_batch(cm: ChatModel, prompts: list[str], settings: GenerationConfig, template: templates.Template,
                    batch_size: int = 8, use_adapter: bool = True,
                    progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Generate for many prompts, `batch_size` at a time, left-padded so every row's new tokens start at

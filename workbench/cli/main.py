@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench.config import ConfigError, RunConfig, iter_fields, parse_set
+from workbench.core.errors import ConfigError
+from workbench.config.run import RunConfig, iter_fields
+from workbench.config.fields import parse_set
 
 EXIT_BAD_INPUT = 2  # bad config / arguments: the message says what to fix
 EXIT_FAILED = 1  # the run itself failed (status.json holds the error)
@@ -91,10 +93,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from workbench.evaluation import EvalError, evaluate
-    from workbench.inference import AdapterError
-    from workbench.models import ModelError
-    from workbench.templates import TemplateError
+    from workbench.core.errors import EvalError
+    from workbench.evaluation.side_by_side import evaluate
+    from workbench.core.errors import ModelError
+    from workbench.core.errors import TemplateError
 
     def show(done, total, what):
         print(f"\r{what}: {done}/{total}", end="", file=sys.stderr, flush=True)
@@ -103,7 +105,7 @@ def cmd_eval(args) -> int:
         result = evaluate(args.run, split=args.split, data=args.data, n=args.n, seed=args.seed,
                           batch_size=args.batch_size, compare_base=not args.no_base,
                           max_new_tokens=args.max_new_tokens, name=args.name, progress=show)
-    except (EvalError, AdapterError, ModelError, ConfigError, TemplateError) as e:
+    except (EvalError, ModelError, ModelError, ConfigError, TemplateError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(file=sys.stderr)
@@ -116,8 +118,10 @@ def cmd_eval(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from workbench.merge import MergeError, export_adapter, human_size, merge_adapter, merge_plan
-    from workbench.models import ModelError
+    from workbench.core.errors import ExportError
+    from workbench.export.merge import export_adapter, merge_adapter, merge_plan
+    from workbench.core.formatting import human_size
+    from workbench.core.errors import ModelError
 
     try:
         if args.adapter_only:
@@ -126,7 +130,7 @@ def cmd_merge(args) -> int:
         plan = merge_plan(args.run, args.base, args.dtype)
         print(f"merging {plan['adapter']} into {plan['base']}: about {plan['size']} to write", file=sys.stderr)
         result = merge_adapter(args.run, args.out, args.base, args.dtype)
-    except (MergeError, ModelError) as e:
+    except (ExportError, ModelError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"merged model: {result.path} ({human_size(result.bytes_written)}, {result.seconds} s)")

@@ -17,17 +17,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from workbench import templates
-from workbench.config import ConfigError, GenCfg, RunConfig
-from workbench.inference import CACHE, ModelCache, generate_batch, row_input
-from workbench.runs import RunDir, atomic_write_text
+from workbench.prompts import templates
+from workbench.core.errors import ConfigError
+from workbench.config.generation import GenerationConfig
+from workbench.config.run import RunConfig
+from workbench.generation.inference import CACHE, ModelCache, generate_batch, row_input
+from workbench.runs.folder import RunDir
+from workbench.core.files import atomic_write_text
+from workbench.core.errors import EvalError
 
 COLUMNS = ["input", "generated", "base_generated", "ground_truth", "rouge_l", "bleu", "base_rouge_l", "base_bleu"]
 SPLITS = ("test", "validation")
-
-
-class EvalError(ValueError):
-    """An evaluation that cannot run as asked; the message says what to change."""
 
 
 @dataclass
@@ -89,7 +89,8 @@ def load_rows(run: RunDir, split: str = "test", data: str | Path | None = None, 
     """Canonical rows: the run's held-out split, or a file in any supported format (mapped with the
     run's data format settings when they apply, else auto-detected)."""
     if data:
-        from workbench.data.sources import DataError, load_canonical
+        from workbench.core.errors import DataError
+        from workbench.data.sources import load_canonical
 
         cfg = cfg or run_config(run)
         try:
@@ -138,7 +139,7 @@ def default_name(split: str, data: str | Path | None, n: int | None, seed: int) 
 
 def evaluate(run_dir: str | Path, *, split: str = "test", data: str | Path | None = None, n: int | None = 8,
              seed: int = 0, batch_size: int = 8, compare_base: bool = True, max_new_tokens: int | None = None,
-             settings: GenCfg | None = None, name: str | None = None, save: bool = True,
+             settings: GenerationConfig | None = None, name: str | None = None, save: bool = True,
              progress: Callable[[int, int, str], None] | None = None, cache: ModelCache | None = None
              ) -> EvalResult:
     """Generate for n held-out rows with the adapter (and the base model), score against the ground truth,
@@ -151,7 +152,7 @@ def evaluate(run_dir: str | Path, *, split: str = "test", data: str | Path | Non
     rows = sample(load_rows(run, split, data, cfg), n, seed)
     settings = settings or cfg.gen
     if max_new_tokens:
-        settings = GenCfg(**{**settings.__dict__, "max_new_tokens": int(max_new_tokens)})
+        settings = GenerationConfig(**{**settings.__dict__, "max_new_tokens": int(max_new_tokens)})
     cm = (cache or CACHE).get(cfg.model.name, str(run.path))
     prompts = [templates.prompt_text(template, r, cm.tokenizer) for r in rows]
     passes = [("adapter", True)] + ([("base", False)] if compare_base and cm.has_adapter else [])

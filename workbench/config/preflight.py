@@ -1,0 +1,106 @@
+"""preflight(cfg) → Plan: everything about a run that depends on this machine, decided once, up front.
+
+validate() checks values; preflight() then looks at the world: installed packages, the template file, the
+model folder (converting the embedded default on first use), the data file, this device's dtype and attention
+kernel, and the output folder. The engine, the estimate, the UI and the CLI all read the Plan instead of
+deciding any of it again, and the Plan is saved in the run's status.json so a run says how it was run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.config.run import BNB_OPTIMIZERS, RunConfig
+from workbench.core.errors import ConfigError, ModelError
+from workbench.core.paths import is_local_path, resolve_local
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    model_name: str  # as configured ('default', a hub id or a folder)
+    model_path: str  # the local folder to load, or the hub id
+    model_is_local: bool
+    device: str  # cpu | cuda
+    dtype: str  # float32 | bfloat16 | float16: the weights' and (unquantized) compute dtype
+    compute_dtype: str  # dtype of the matmuls on 4-bit weights
+    quantization: str  # none | 8bit | 4bit, after qlora's implied 4bit
+    attention: str  # the kernel that will run
+    attention_reason: str
+    data_source: str  # the local file (absolute) or the hub id
+    data_is_local: bool
+    template: str
+    output_dir: str
+    notes: tuple = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def load_kwargs(self, cfg: RunConfig) -> dict:
+        """What models.load.load_model takes for this run: every decision already made here."""
+        return dict(dtype=self.dtype, quantization=self.quantization, compute_dtype=self.compute_dtype,
+                    double_quant=cfg.model.double_quant, attention=self.attention,
+                    trust_remote_code=cfg.model.trust_remote_code, device=self.device)
+
+
+def has_package(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def is_local_data(source: str) -> bool:
+    from workbench.data.sources import FILE_TYPES
+
+    return is_local_path(source, tuple(FILE_TYPES))
+
+
+def preflight(cfg: RunConfig, *, output_dir: str | Path | None = None, device: str | None = None) -> Plan:
+    """Validate cfg, then resolve it against this machine; ConfigError names the setting that cannot work."""
+    from workbench.models.device import device_kind, pick_attention, pick_dtype
+    from workbench.models.resolve import is_local_model, resolve_model
+    from workbench.prompts.templates import available
+
+    cfg.validate()
+    m, d, t = cfg.model, cfg.data, cfg.train
+    quant = cfg.effective_quantization()
+    if quant != "none" and not has_package("bitsandbytes"):
+        raise ConfigError(f"model.quantization {quant} needs the bitsandbytes package", "pip install bitsandbytes")
+    if t.optimizer in BNB_OPTIMIZERS and not has_package("bitsandbytes"):
+        raise ConfigError(f"train.optimizer {t.optimizer} needs the bitsandbytes package", "pip install bitsandbytes")
+    if t.report_to != "none" and not has_package(t.report_to):
+        raise ConfigError(f"train.report_to {t.report_to} needs the {t.report_to} package installed")
+    names = available()
+    if d.template not in names:
+        raise ConfigError(f"data.template '{d.template}' is unknown; available: {', '.join(names)}")
+
+    try:
+        model_path = resolve_model(m.name)
+    except ModelError as e:
+        raise ConfigError(f"model.name: {e}", e.hint) from None
+    data_local = is_local_data(d.source)
+    data_source = d.source.strip()
+    if data_local:
+        path = resolve_local(data_source)
+        if not path.is_file():
+            raise ConfigError(f"data.source: file not found: {d.source}")
+        data_source = str(path.resolve())
+
+    device = device or device_kind()
+    impl, reason = pick_attention(m.attention)
+    if m.attention not in ("auto", impl):
+        raise ConfigError(f"model.attention {m.attention} is not available here: {reason}")
+    dtype = pick_dtype(m.dtype, device)
+    compute = pick_dtype(m.compute_dtype, device) if m.compute_dtype != "auto" else dtype
+    notes = [f"attention: {impl} ({reason})", f"dtype: {dtype} on {device}"]
+    if device == "cpu" and dtype != "float32":
+        notes.append(f"{dtype} on a CPU runs many times slower than float32 unless the CPU has native 16-bit math")
+    out = str(output_dir or cfg.output_dir or "")
+    plan = Plan(model_name=m.name, model_path=model_path, model_is_local=is_local_model(m.name) or model_path != m.name,
+                device=device, dtype=dtype, compute_dtype=compute, quantization=quant, attention=impl,
+                attention_reason=reason, data_source=data_source, data_is_local=data_local, template=d.template,
+                output_dir=out, notes=tuple(notes))
+    log.debug("preflight: %s", plan)
+    return plan
