@@ -18,9 +18,11 @@ from workbench.core.errors import ConfigError
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict}
 
 
-def opt(default, help: str, *, choices=None, min=None, max=None, min_exclusive=False):
-    """A dataclass field with its help text and range, read by check_ranges(), the UI forms and the CLI."""
-    meta = {"help": help, "choices": choices, "min": min, "max": max, "min_exclusive": min_exclusive}
+def opt(default, help: str, *, choices=None, min=None, max=None, min_exclusive=False, flag: str | None = None):
+    """A dataclass field with its help text and range, read by check_ranges(), the UI forms and the CLI.
+
+    `flag` is the CLI spelling where it differs from --field-name (e.g. a documented `--no-base`)."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "min_exclusive": min_exclusive, "flag": flag}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
