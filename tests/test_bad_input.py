@@ -203,7 +203,7 @@ CASES = [
      "only a stopped or interrupted run can be resumed"),
     ("resume without a checkpoint", lambda c, e: refused(c, "/resume_training", r(e, "stopped-no-checkpoint")),
      "has no checkpoint to resume from"),
-    ("resume outside outputs", lambda c, e: refused(c, "/resume_training", "/etc"), "is not a run under"),
+    ("resume outside outputs", lambda c, e: refused(c, "/resume_training", "/etc"), "is not a run this app may use"),
     ("config path outside", lambda c, e: refused(c, "/load_config", None, "/etc/ssl/openssl.yaml"),
      "outside the project and outputs folders"),
     ("config name with a folder", lambda c, e: refused(c, "/save_config", "../evil", False, 1, **TINY_API),

@@ -30,14 +30,15 @@ def make_run(root, run_id, state="completed", losses=(2.0, 1.5, 1.2), **sets):
 
 
 @pytest.fixture
-def root(tmp_path):
+def root(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_OUTPUTS", str(tmp_path / "outputs"))
     return tmp_path / "outputs"
 
 
 def test_summary_rows_show_what_a_run_is_and_how_it_went(root):
     a = make_run(root, "20240101-000000-a", **{"train__learning_rate": 1e-4})
     b = make_run(root, "20240102-000000-b", state="stopped", losses=(3.0, 2.5), data__template="alpaca")
-    rows = summaries(root)
+    rows = summaries()
     assert [r["run"] for r in rows] == [b.id, a.id]  # newest first
     ra = run_summary(a)
     assert ra["status"] == "completed" and ra["base model"] == "default" and ra["template"] == "reverse_instruction"
@@ -47,7 +48,7 @@ def test_summary_rows_show_what_a_run_is_and_how_it_went(root):
     rb = run_summary(b)
     assert rb["status"] == "stopped" and rb["final loss"] == 2.5 and rb["best loss"] == 2.5
     assert rb["template"] == "alpaca"
-    assert run_choices(root=root) == []  # neither saved an adapter
+    assert run_choices() == []  # neither saved an adapter
 
 
 def test_config_diff_and_overlaid_curves(root):
@@ -64,12 +65,12 @@ def test_config_diff_and_overlaid_curves(root):
     assert names == ["a train", "a eval", "b train", "b eval"]
     assert list(fig.data[2].y) == [2.2, 1.0]
     assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
-    rows, c = compare(["a", str(b.path)], root)
+    rows, c = compare(["a", str(b.path)])
     assert rows == diff and set(c) == {"a", "b"}
     with pytest.raises(RunError, match="at least two"):
-        compare(["a", "a"], root)
-    with pytest.raises(RunError, match="no run folder"):
-        resolve_run("missing", root)
+        compare(["a", "a"])
+    with pytest.raises(RunError, match="no run named"):
+        resolve_run("missing")
 
 
 def test_delete_needs_a_finished_run_inside_outputs(root, tmp_path):
@@ -79,13 +80,13 @@ def test_delete_needs_a_finished_run_inside_outputs(root, tmp_path):
     st = running.read_status()
     assert st["pid"] == os.getpid() and st["host"] == socket.gethostname()
     with pytest.raises(RunError, match="stop it before deleting"):
-        delete_run("busy", root)
+        delete_run("busy")
     outside = make_run(tmp_path / "elsewhere", "x")
     with pytest.raises(RunError, match="not inside"):
-        delete_run(str(outside.path), root)
-    assert delete_run("done", root) == "done"
+        delete_run(str(outside.path))
+    assert delete_run("done") == "done"
     assert not done.path.exists() and running.path.exists() and outside.path.exists()
-    assert [r["run"] for r in summaries(root)] == ["busy"]
+    assert [r["run"] for r in summaries()] == ["busy"]
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import pytest
 from transformers import TrainerCallback
 
 from conftest import quick_config
-from workbench.core.errors import ConfigError
+from workbench.core.errors import ConfigError, RunError
 from workbench.runs.folder import RunDir, mark_interrupted_runs
 from workbench.core.files import atomic_write_text
 from workbench.training.job import JobBusy, TrainingJob
@@ -96,7 +96,7 @@ def test_a_failing_run_ends_failed_with_its_message_and_the_job_is_free_again():
 
 def test_resume_only_names_runs_under_outputs():
     job = TrainingJob()
-    for bad, message in [("", "choose a run"), ("no-such-run", "no run named"), ("/etc", "is not a run under"),
-                         ("../x", "is not a run under")]:
-        with pytest.raises(ConfigError, match=message):
+    for bad, message in [("", "choose a run"), ("no-such-run", "no run named"), ("/etc", "is not a run this app may use"),
+                         ("../x", "is not a run this app may use")]:
+        with pytest.raises(RunError, match=message):
             job.resume(bad)

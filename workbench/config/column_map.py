@@ -21,6 +21,8 @@ def parse_column_map(text, what: str = "column map") -> dict[str, str]:
     text = (text or "").strip()
     if not text or text == "{}":
         return {}
+    if text.startswith("["):
+        raise ConfigError(f"{what} must be a mapping of source columns to new names, e.g. 'context: input'")
     if text.startswith("{"):
         try:
             data = yaml.safe_load(text)
@@ -28,7 +30,7 @@ def parse_column_map(text, what: str = "column map") -> dict[str, str]:
             raise ConfigError(f"{what} is not a valid mapping: {str(e).splitlines()[0]}",
                               "write it as 'context: input, response: output'") from None
         if not isinstance(data, dict):
-            raise ConfigError(f"{what} must map source columns to new names, e.g. context: input")
+            raise ConfigError(f"{what} must be a mapping of source columns to new names, e.g. 'context: input'")
         return parse_column_map(data, what)
     out = {}
     for part in re.split(r"[,\n;]+", text):

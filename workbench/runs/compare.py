@@ -8,7 +8,6 @@ import shutil
 import time
 from pathlib import Path
 
-from workbench.core.errors import ConfigError
 from workbench.config.run import RunConfig
 from workbench.runs.folder import ACTIVE, RunDir, list_runs
 from workbench.core.paths import outputs_dir
@@ -21,8 +20,8 @@ SUMMARY_COLUMNS = ["run", "status", "base model", "template", "method", "steps",
 
 def _config(run: RunDir) -> RunConfig | None:
     try:
-        return RunConfig.load(run.config_file)
-    except ConfigError:
+        return run.config()
+    except RunError:
         return None
 
 
@@ -56,9 +55,9 @@ def run_summary(run: RunDir) -> dict:
     }
 
 
-def summaries(root: str | Path | None = None) -> list[dict]:
+def summaries() -> list[dict]:
     """Every run under outputs/ (newest first)."""
-    return [run_summary(r) for r in list_runs(Path(root) if root else None)]
+    return [run_summary(r) for r in list_runs()]
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -123,19 +122,19 @@ def loss_figure(curves: dict, title: str = "Loss"):
     return fig
 
 
-def compare(choices: list[str], root: str | Path | None = None) -> tuple[list[dict], dict]:
+def compare(choices: list[str], *, confined: bool = False) -> tuple[list[dict], dict]:
     """(config diff rows, loss curves) for 2 or more runs."""
-    runs = [resolve_run(c, root) for c in choices or []]
+    runs = [resolve_run(c, confined=confined) for c in choices or []]
     if len({r.path.resolve() for r in runs}) < 2:
         raise RunError("select at least two different runs to compare")
     return config_diff(runs), loss_curves(runs)
 
 
-def delete_run(choice: str | Path, root: str | Path | None = None) -> str:
+def delete_run(choice: str | Path) -> str:
     """Remove a run folder from outputs/. A running run is refused (stop it first); folders outside
     outputs/ are never deleted from here."""
-    run = resolve_run(choice, root)
-    base = Path(root or outputs_dir()).resolve()
+    run = resolve_run(choice)
+    base = outputs_dir().resolve()
     if base not in run.path.resolve().parents:
         raise RunError(f"{run.path} is not inside {base}; only runs under the outputs folder are deleted here")
     if run.state() in ACTIVE:
@@ -147,10 +146,10 @@ def delete_run(choice: str | Path, root: str | Path | None = None) -> str:
     return run.id
 
 
-def run_choices(with_model: bool = True, root: str | Path | None = None) -> list[tuple[str, str]]:
+def run_choices(with_model: bool = True) -> list[tuple[str, str]]:
     """(label, folder) for the runs dropdowns; with_model keeps runs that saved an adapter (or model)."""
     out = []
-    for r in list_runs(Path(root) if root else None):
+    for r in list_runs():
         if with_model and r.saved_model() is None:
             continue
         cfg = _config(r)

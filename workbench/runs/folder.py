@@ -165,8 +165,8 @@ def resolve_run(choice: str | Path, *, confined: bool = False) -> RunDir:
     text = str(choice or "").strip()
     if not text:
         raise RunError("choose a run")
-    by_id = outputs_dir() / text
-    path = by_id if ("/" not in text and by_id.is_dir()) else resolve_local(text)
+    is_id = "/" not in text and text not in (".", "..") and not text.startswith("~")
+    path = outputs_dir() / text if is_id else resolve_local(text)
     if confined:
         try:
             path = confine(path)

@@ -12,18 +12,16 @@ import pandas as pd
 from workbench.runs import compare
 from workbench.evaluation import side_by_side as evaluation
 from workbench.runs.compare import SUMMARY_COLUMNS
-from workbench.core.errors import RunError
 from workbench.core.paths import confine
 from workbench.ui.plots import training_figure
 from workbench.core.errors import WorkbenchError
+from workbench.runs.folder import RunDir, resolve_run
 from workbench.ui.errors import handler
 
 
 
-def _run(choice) -> compare.RunDir:
-    if not choice:
-        raise RunError("choose a run")
-    return compare.resolve_run(str(confine(choice)))
+def _run(choice) -> RunDir:
+    return resolve_run(choice, confined=True)
 
 
 # -- handlers -----------------------------------------------------------------------------------------
@@ -76,7 +74,7 @@ def delete_run(choice, confirmed):
 @handler
 def compare_runs(choices):
     """Overlay the loss curves of 2+ runs and list the settings that differ."""
-    diff, curves = compare.compare([str(confine(c)) for c in choices or []])
+    diff, curves = compare.compare(choices, confined=True)
     ids = list(curves)
     frame = pd.DataFrame(diff, columns=["setting", *ids])
     return compare.loss_figure(curves, title="Loss · " + " vs ".join(ids)), frame
