@@ -1,4 +1,4 @@
-"""Serve the workbench: parse --host/--port/--auth/--share, build the app, launch. Nothing else."""
+"""Serve the workbench: parse --host/--port/--auth/--share/--log-level, set up logging, build the app, launch."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,8 @@ def parse_args(argv=None):
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--auth", help="user:password, or a file with one user:password per line")
     p.add_argument("--share", action="store_true", help="open a public gradio.live tunnel")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                   help="what goes to the console and to outputs/workbench.log (rotated)")
     p.add_argument("--allow-public-without-auth", action="store_true",
                    help="accept serving beyond this machine with no password (anyone reaching it can train and "
                         "read your outputs)")
@@ -38,7 +40,11 @@ def main(argv=None) -> int:
               "add --auth user:pass, or pass --allow-public-without-auth to accept that".format(args.host),
               file=sys.stderr)
         return 2
+    from workbench.core.logs import setup_logging
+    from workbench.core.paths import outputs_dir
     from workbench.ui.app import build_app, launch_kwargs
+
+    setup_logging(args.log_level, outputs_dir() / "workbench.log")
 
     build_app().queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, share=args.share, auth=auth, **launch_kwargs())

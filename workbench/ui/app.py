@@ -1,6 +1,8 @@
 """build_app(): the gr.Blocks with one tab per job; tab files only build components and wire events."""
 from __future__ import annotations
 
+import logging
+
 import gradio as gr
 
 from workbench.ui.tabs.chat import build_chat_tab
@@ -11,6 +13,7 @@ from workbench.ui.tabs.runs import build_runs_tab
 from workbench.ui.tabs.templates import build_templates_tab
 from workbench.ui.tabs.train import build_train_tab
 
+log = logging.getLogger(__name__)
 TITLE = "Fine-tuning workbench"
 # In the order a user goes: look at the data and templates, train, compare runs, chat, evaluate.
 TABS = (("Overview", build_overview_tab), ("Data", build_data_tab), ("Templates", build_templates_tab),
@@ -21,7 +24,9 @@ TABS = (("Overview", build_overview_tab), ("Data", build_data_tab), ("Templates"
 def build_app() -> gr.Blocks:
     from workbench.runs.folder import mark_interrupted_runs
 
-    mark_interrupted_runs()  # runs left 'running' by a killed process
+    interrupted = mark_interrupted_runs()  # runs left 'running' by a killed process
+    if interrupted:
+        log.warning("runs left running by a process that ended are now 'interrupted': %s", ", ".join(interrupted))
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"# {TITLE}\nFrom a dataset to a working LoRA adapter: see what the model is trained on, "
                     "watch it learn, judge the result.")

@@ -19,7 +19,7 @@ from workbench.training.job import TrainingJob
 from workbench.runs.folder import resumable_runs
 from workbench.ui import form, plots
 from workbench.core.errors import WorkbenchError
-from workbench.core.paths import display
+from workbench.core.paths import confine, display
 from workbench.ui.errors import handler
 
 STATE_COLORS = {"idle": "#6b7280", "queued": "#a16207", "running": "#2563eb", "stopping": "#c2410c",
@@ -35,41 +35,44 @@ def _config(settings: dict) -> RunConfig:
     return form.config_from_values(settings)
 
 
-def _shown_path(path: Path) -> str:
-    """Paths relative to the project root when inside it: commands are run from there (python -m workbench)."""
-    return display(path)
-
-
 # -- handlers: run control -------------------------------------------------------------------------
 
 def _check_readable(cfg: RunConfig) -> None:
     """The server reads the data file and the model folder, so a typed path must lie under the folders this
-    app may read (paths.confine), as in every other tab; hub ids and 'default' are not paths."""
-    from workbench.data.sources import is_local
-    from workbench.core.paths import confine
+    app may read (core.paths.confine), as in every other tab; hub ids and 'default' are not paths."""
+    from workbench.config.preflight import is_local_data
+    from workbench.models.resolve import is_local_model
 
-    if is_local(cfg.data.source):
+    if is_local_data(cfg.data.source):
         confine(cfg.data.source)
-    name = cfg.model.name.strip()
-    if name != "default" and (name.startswith((".", "/", "~")) or Path(name).expanduser().exists()):
-        confine(name)
+    if is_local_model(cfg.model.name):
+        confine(cfg.model.name)
+
+
+def _start(cfg: RunConfig) -> str:
+    _check_readable(cfg)
+    run = _job().start(cfg)
+    message = f"Started run **{run.id}** in `{display(run.path)}`."
+    try:
+        est = _estimate(cfg)
+        if est.fits is False or est.warnings:
+            message += "\n\n" + "\n".join(f"⚠️ {w}" for w in est.warnings)
+    except WorkbenchError as e:  # an estimate is advice: it never stands in the way of a start
+        message += f"\n\n(no estimate: {e})"
+    return message
 
 
 @handler
 def start_training(**settings) -> str:
     """Validate the form and start training in the background; refused (gr.Error) when a run is going."""
+    return _start(_config(settings))
 
-    cfg = _config(settings)
-    _check_readable(cfg)
-    run = _job().start(cfg)
-    message = f"Started run **{run.id}** in `{_shown_path(run.path)}`."
-    try:
-        est = _estimate(cfg)
-        if est.fits is False or est.warnings:
-            message += "\n\n" + "\n".join(f"⚠️ {w}" for w in est.warnings)
-    except Exception:  # noqa: BLE001 - an estimate is advice: it never stands in the way of a start
-        pass
-    return message
+
+@handler
+def start_training_config(config: str) -> str:
+    """Start a run from ONE YAML or JSON config document (sections model/adapter/data/train/gen; settings left
+    out keep their defaults), so programs need not pass every form field. Returns the start message."""
+    return _start(RunConfig.from_text(config or ""))
 
 
 @handler
@@ -191,7 +194,7 @@ def save_config(config_name: str, overwrite: bool, num_gpus: float, **settings) 
     cfg = _config(settings)
     cfg.validate()
     written = launch.save_config(cfg, config_name, num_gpus=int(num_gpus or 1), overwrite=bool(overwrite))
-    files = ", ".join(f"`{_shown_path(p)}`" for p in written.values())
+    files = ", ".join(f"`{display(p)}`" for p in written.values())
     return f"Saved {files}."
 
 
@@ -200,8 +203,8 @@ def show_command(config_name: str, num_gpus: float, **settings) -> tuple[str, st
     """(YAML, shell commands) equivalent to the form: one process, --set form, accelerate for N GPUs."""
     cfg = _config(settings)
     path = launch.config_path_for(config_name or cfg.run_name or "my-run")
-    commands = launch.equivalent_commands(cfg, _shown_path(path), int(num_gpus or 2))
-    header = f"# save as {_shown_path(path)} (Save config writes it and the accelerate config files)\n"
+    commands = launch.equivalent_commands(cfg, display(path), int(num_gpus or 2))
+    header = f"# save as {display(path)} (Save config writes it and the accelerate config files)\n"
     return header + cfg.to_yaml(), commands
 
 
@@ -280,3 +283,4 @@ def build_train_tab(app: gr.Blocks) -> None:
     timer.tick(tick, outputs=live, api_name=False, show_progress="hidden")
     app.load(attach, outputs=live, api_name=False)
     gr.api(training_status, api_name="training_status")
+    gr.api(start_training_config, api_name="start_training_config")
