@@ -27,9 +27,9 @@ def duration(s: float | None) -> str:
 
 
 def clock(s: float | None) -> str:
-    """Seconds as a clock, "1:05:09" or "5:09", for progress lines; "–" when unknown."""
+    """Seconds as a clock, "1:05:09" or "5:09", for progress lines; "—" when unknown."""
     if s is None or s < 0:
-        return "–"
+        return "—"
     s = int(round(s))
     h, rest = divmod(s, 3600)
     m, sec = divmod(rest, 60)

@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.core.errors import ModelError
+from workbench.core.errors import ExportError, ModelError
+from workbench.core.files import atomic_dir
+from workbench.core.formatting import human_size
 from workbench.models.adapters import AdapterSource, adapter_tokenizer, check_adapter_base, find_adapter
 from workbench.models.resolve import canonical_model
-from workbench.core.errors import ExportError
-from workbench.core.formatting import human_size
 
 
 @dataclass
@@ -95,12 +94,6 @@ def merge_plan(run_or_adapter: str | Path, base: str | None = None, dtype: str =
     return {"adapter": str(source.path), "base": canonical_model(base), "bytes": size, "size": human_size(size)}
 
 
-def _finish(tmp: Path, out: Path) -> None:
-    if out.exists():  # an empty folder the user created beforehand
-        out.rmdir()
-    os.replace(tmp, out)
-
-
 def _folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -131,17 +124,12 @@ def merge_adapter(run_or_adapter: str | Path, out_dir: str | Path, base: str | N
     loaded = load_model(base, dtype=dtype, quantization="none", device="cpu")
     model = PeftModel.from_pretrained(loaded.model, str(source.path)).merge_and_unload()
     tok = adapter_tokenizer(source.path) or loaded.tokenizer
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tok.save_pretrained(str(tmp))
         (tmp / "workbench_merge.json").write_text(json.dumps(
             {"base": canonical_model(base), "adapter": str(source.path), "dtype": loaded.dtype,
              "merged_at": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2), encoding="utf-8")
-        _finish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return MergeResult(out, _folder_bytes(out), round(time.time() - t0, 1), canonical_model(base))
 
 
@@ -149,13 +137,8 @@ def export_adapter(run_or_adapter: str | Path, out_dir: str | Path) -> Path:
     """Copy the adapter folder alone (weights, adapter_config.json, tokenizer) to out_dir."""
     source = _adapter(run_or_adapter)
     out = _check_target(out_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         shutil.copytree(source.path, tmp, dirs_exist_ok=True)
-        _finish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -10,16 +10,16 @@ fsdp / zero2 / zero3 take an accelerate config file, written next to the run's Y
 """
 from __future__ import annotations
 
-import re
 import shlex
 from pathlib import Path
 
 import yaml
 
-from workbench.core.errors import ConfigError
 from workbench.config.run import RunConfig, iter_fields
+from workbench.core.errors import ConfigError
 from workbench.core.files import atomic_write_text
-from workbench.core.paths import outputs_dir
+from workbench.core.naming import check_name
+from workbench.core.paths import PROJECT_ROOT, outputs_dir
 
 STRATEGIES = {
     "ddp": "DDP (a copy of the model per GPU)",
@@ -27,7 +27,6 @@ STRATEGIES = {
     "zero2": "DeepSpeed ZeRO-2 (shard optimizer state and gradients)",
     "zero3": "DeepSpeed ZeRO-3 (shard weights too)",
 }
-CONFIG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 
 
 def configs_dir() -> Path:
@@ -149,11 +148,7 @@ def equivalent_commands(cfg: RunConfig, config_path: str | Path, num_gpus: int =
 
 def config_path_for(name: str) -> Path:
     name = (name or "").strip()
-    if name.endswith(".yaml"):
-        name = name[:-5]
-    if not CONFIG_NAME.match(name):
-        raise ConfigError(f"config name '{name}' must be letters, digits, '-', '_' or '.' (no folders)")
-    return configs_dir() / f"{name}.yaml"
+    return configs_dir() / f"{check_name(name.removesuffix('.yaml'), 'config name', ConfigError)}.yaml"
 
 
 def save_config(cfg: RunConfig, name: str, *, num_gpus: int = 2, overwrite: bool = False) -> dict[str, Path]:
@@ -178,9 +173,7 @@ def save_config(cfg: RunConfig, name: str, *, num_gpus: int = 2, overwrite: bool
 # -- loading ------------------------------------------------------------------------------------------
 
 def allowed_config_roots() -> list[Path]:
-    from workbench.core.paths import PROJECT_ROOT
-
-    return [Path(PROJECT_ROOT).resolve(), outputs_dir().resolve()]
+    return [PROJECT_ROOT.resolve(), outputs_dir().resolve()]
 
 
 def load_config_file(path: str | Path, *, uploaded: bool = False) -> RunConfig:
@@ -189,8 +182,6 @@ def load_config_file(path: str | Path, *, uploaded: bool = False) -> RunConfig:
     Uploaded files (already copied by the web server into its own folder) skip the folder check; typed
     paths are limited so the form cannot be used to read arbitrary files on the server.
     """
-    from workbench.core.paths import PROJECT_ROOT
-
     text = str(path or "").strip()
     if not text:
         raise ConfigError("give a config name, a .yaml path or upload a file")
@@ -198,7 +189,7 @@ def load_config_file(path: str | Path, *, uploaded: bool = False) -> RunConfig:
     if not uploaded and "/" not in text and p.suffix not in (".yaml", ".yml"):
         p = configs_dir() / f"{text}.yaml"  # a name saved with "Save config"
     elif not p.is_absolute():
-        p = Path(PROJECT_ROOT) / p
+        p = PROJECT_ROOT / p
     p = p.resolve()
     if p.suffix not in (".yaml", ".yml"):
         raise ConfigError(f"{p.name} is not a .yaml file")

@@ -6,6 +6,8 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from workbench.core.formatting import clock
+
 LOSS, SMOOTH, EVAL, LR, TPS = "train loss", "train loss (smoothed)", "eval loss", "learning rate", "tokens/s"
 
 
@@ -63,13 +65,5 @@ def progress(step: int, max_steps: int, elapsed_s: float | None, eta_s: float | 
     """Numbers for a progress bar: fraction done and human durations."""
     fraction = min(max(step / max_steps, 0.0), 1.0) if max_steps else 0.0
     return {"fraction": fraction, "percent": round(100 * fraction, 1), "step": step, "max_steps": max_steps,
-            "elapsed": duration(elapsed_s), "eta": duration(eta_s)}
+            "elapsed": clock(elapsed_s), "eta": clock(eta_s)}
 
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
