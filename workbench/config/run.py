@@ -98,6 +98,10 @@ class TrainCfg:
     eval_steps: int = opt(0, "Evaluate on the validation split every N steps (0 = only at the end).", min=0)
     save_steps: int = opt(50, "Save a resumable checkpoint every N steps.", min=1)
     save_total_limit: int = opt(2, "Keep at most this many checkpoints.", min=1)
+    early_stopping_patience: int = opt(0, "Stop when the eval loss has not improved for this many evaluations "
+                                       "(0 = off). Needs eval_steps > 0 and a validation split.", min=0, max=1000)
+    load_best_at_end: bool = opt(False, "At the end, keep the checkpoint with the lowest eval loss as the saved "
+                                 "adapter (not the last one). Needs eval_steps > 0 and save_steps a multiple of it.")
     group_by_length: bool = opt(True, "Batch rows of similar length together (batches still come in random "
                                 "order): far less padding, +75% tokens/s on the bundled data. Ignored with packing.")
     gradient_checkpointing: bool = opt(False, "Recompute activations in the backward pass: less memory, ~30% slower.")
@@ -150,6 +154,13 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("data.template is empty; name a template file in templates/ (e.g. alpaca)")
     if not d.source.strip():
         raise ConfigError("data.source is empty; give a local file (JSON/JSONL/CSV/Parquet) or a hub dataset id")
+    t = cfg.train
+    if (t.early_stopping_patience or t.load_best_at_end) and not (t.eval_steps and d.val_size > 0):
+        raise ConfigError("train.early_stopping_patience and train.load_best_at_end judge the eval loss: set "
+                          "train.eval_steps > 0 and data.val_size > 0")
+    if t.load_best_at_end and t.save_steps % t.eval_steps:
+        raise ConfigError(f"train.load_best_at_end needs train.save_steps ({t.save_steps}) to be a multiple of "
+                          f"train.eval_steps ({t.eval_steps}), so every evaluated step has a checkpoint")
     if d.val_size + d.test_size >= 0.9:
         raise ConfigError(f"data.val_size + data.test_size must leave rows to train on (< 0.9); got "
                           f"{d.val_size + d.test_size:.2f}")

@@ -140,6 +140,7 @@ class _nothing:
 
 def _train(cfg: RunConfig, plan: Plan, run: RunDir, *, resume, stop, progress_bar, extra_callbacks, main,
            sft_overrides, speedups) -> RunResult:
+    from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     from workbench.models.load import load_model
@@ -163,6 +164,7 @@ def _train(cfg: RunConfig, plan: Plan, run: RunDir, *, resume, stop, progress_ba
 
     has_eval = len(splits["validation"]) > 0
     t = cfg.train
+    keep_best = has_eval and (t.load_best_at_end or bool(t.early_stopping_patience))
     args = SFTConfig(
         output_dir=str(run.checkpoints),
         learning_rate=t.learning_rate, num_train_epochs=t.epochs, max_steps=t.max_steps,
@@ -181,6 +183,9 @@ def _train(cfg: RunConfig, plan: Plan, run: RunDir, *, resume, stop, progress_ba
         use_cpu=not on_gpu, max_length=cfg.data.max_length, packing=cfg.data.packing,
         disable_tqdm=not progress_bar, dataloader_pin_memory=on_gpu, save_only_model=False,
         train_sampling_strategy="group_by_length" if t.group_by_length and not cfg.data.packing else "random",
+        # Early stopping and the best checkpoint are the Trainer's own mechanisms, judged on the eval loss.
+        load_best_model_at_end=keep_best, metric_for_best_model="eval_loss" if keep_best else None,
+        greater_is_better=False if keep_best else None,
         **sft_overrides,
     )
     if speedups:
@@ -188,10 +193,16 @@ def _train(cfg: RunConfig, plan: Plan, run: RunDir, *, resume, stop, progress_ba
 
         score_only_trained_positions()
     metrics_cb, stop_cb = MetricsCallback(run, stop), StopCallback(stop)
+    callbacks = [*extra_callbacks, metrics_cb, stop_cb]
+    if t.early_stopping_patience and has_eval:
+        from transformers import EarlyStoppingCallback
+
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
     trainer = SFTTrainer(model=model, args=args, train_dataset=splits["train_tokens"],
                          eval_dataset=splits["validation_tokens"] if has_eval else None,
-                         processing_class=tok, peft_config=peft_config,
-                         callbacks=[*extra_callbacks, metrics_cb, stop_cb])
+                         processing_class=tok, peft_config=peft_config, callbacks=callbacks)
+    if not progress_bar:  # else the Trainer prints every log event as a raw dict; callers report progress
+        trainer.remove_callback(PrinterCallback)
 
     checkpoint = None
     if resume:
@@ -206,6 +217,8 @@ def _train(cfg: RunConfig, plan: Plan, run: RunDir, *, resume, stop, progress_ba
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
     stopped = stop_cb.stopped_at is not None and trainer.state.global_step < trainer.state.max_steps
+    # The Trainer ends early on its own when EarlyStoppingCallback fires: a completed run that says so.
+    stopped_early = not stopped and trainer.state.global_step < trainer.state.max_steps
     eval_loss = None
     if has_eval and not stopped:
         eval_loss = trainer.evaluate().get("eval_loss")  # logged through MetricsCallback too
@@ -218,7 +231,11 @@ def _train(cfg: RunConfig, plan: Plan, run: RunDir, *, resume, stop, progress_ba
     if main:
         run.write_status(result.state, step=result.global_step, max_steps=result.max_steps,
                          final_loss=result.final_loss, best_loss=min(losses) if losses else None,
-                         eval_loss=eval_loss, eta_s=0, wall_s=round(time.time() - t_start, 1))
+                         eval_loss=eval_loss, eta_s=0, wall_s=round(time.time() - t_start, 1),
+                         stopped_early=stopped_early, best_eval_loss=trainer.state.best_metric,
+                         best_checkpoint=trainer.state.best_model_checkpoint,
+                         saved="best checkpoint" if args.load_best_model_at_end and trainer.state.best_model_checkpoint
+                         else "last step")
     return result
 
 

@@ -1,0 +1,86 @@
+"""The job queue on a real SQLite file: WAL and a schema version, one transaction per submission, exactly one
+winner per claim even across processes, a damaged file moved aside, clear refusals."""
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from workbench.jobs import queue, submit
+from workbench.jobs.queue import Job, JobError
+
+
+@pytest.fixture
+def jobs_db(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_JOBS_DB", str(tmp_path / "jobs.sqlite3"))
+    monkeypatch.setenv("WORKBENCH_OUTPUTS", str(tmp_path / "outputs"))
+    return tmp_path / "jobs.sqlite3"
+
+
+def _job(i: int, state="queued") -> Job:
+    return Job(id=f"job-{i:03d}", kind="merge", name=f"n{i}", config="{}", state=state, run_dir=f"/tmp/x{i}",
+               created_at=1000.0 + i)
+
+
+def test_the_file_is_wal_with_a_schema_version(jobs_db):
+    queue.insert(_job(1))
+    conn = sqlite3.connect(jobs_db)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == queue.SCHEMA_VERSION
+    assert conn.execute("SELECT id, state FROM jobs").fetchall() == [("job-001", "queued")]
+
+
+def test_claim_takes_the_oldest_job_that_fits_once(jobs_db):
+    for i in (1, 2, 3):
+        queue.insert(_job(i))
+    first = queue.claim("a", lambda j: True)
+    assert first.id == "job-001" and first.state == "running" and first.owner == "a"
+    picky = queue.claim("b", lambda j: j.id == "job-003")
+    assert picky.id == "job-003"
+    assert queue.claim("c", lambda j: j.id == "job-001") is None  # already taken: nobody gets it twice
+    assert [j.id for j in queue.list_jobs(("queued",))] == ["job-002"]
+
+
+CLAIMER = """
+import sys
+from workbench.jobs import queue
+won = []
+while (job := queue.claim(sys.argv[1], lambda j: True)) is not None:
+    won.append(job.id)
+print(",".join(won))
+"""
+
+
+def test_two_processes_racing_never_claim_the_same_job(jobs_db, tmp_path):
+    for i in range(60):
+        queue.insert(_job(i))
+    env_cmd = [sys.executable, "-c", CLAIMER]
+    procs = [subprocess.Popen([*env_cmd, name], cwd=ROOT, stdout=subprocess.PIPE, text=True) for name in "ab"]
+    won = [set(filter(None, p.communicate(timeout=120)[0].strip().split(","))) for p in procs]
+    assert not (won[0] & won[1])  # exactly one winner per job
+    assert len(won[0] | won[1]) == 60
+    owners = {j.id: j.owner for j in queue.list_jobs()}
+    assert all(owners[j] == "a" for j in won[0]) and all(owners[j] == "b" for j in won[1])
+
+
+def test_a_damaged_file_is_moved_aside_and_said(jobs_db, caplog):
+    jobs_db.write_bytes(b"this is not a database at all" * 100)
+    queue._ready.discard(str(jobs_db))
+    with caplog.at_level("ERROR", logger="workbench.jobs.queue"):
+        assert queue.list_jobs() == []  # a fresh, empty queue
+    aside = [p for p in jobs_db.parent.iterdir() if ".damaged-" in p.name]
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
+    assert "moved aside" in queue.damaged_note() and aside[0].name in queue.damaged_note()
+    assert any("damaged" in r.message for r in caplog.records)
+
+
+def test_cancel_and_resume_say_what_cannot_be_done(jobs_db):
+    queue.insert(_job(1))
+    assert "cancelled before it started" in submit.cancel("job-001")
+    with pytest.raises(JobError, match="already ended \\(cancelled\\)"):
+        submit.cancel("job-001")
+    with pytest.raises(JobError, match="no job with id 'nope'"):
+        submit.cancel("nope")
+    with pytest.raises(JobError, match="only training jobs resume"):
+        submit.resume("job-001")

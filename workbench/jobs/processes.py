@@ -1,0 +1,59 @@
+"""Processes the supervisor watches: identity that survives a restart (pid AND start time, since a pid alone
+can be reused), liveness, and this machine's devices."""
+from __future__ import annotations
+
+import functools
+import os
+import socket
+
+import psutil
+
+HOST = socket.gethostname()
+
+
+def start_time(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def same_process_alive(pid: int | None, started: float | None) -> bool:
+    """True when `pid` runs and is the very process that started at `started` (not a reused pid)."""
+    if not pid or started is None:
+        return False
+    now = start_time(int(pid))
+    if now is None or abs(now - float(started)) > 0.5:
+        return False
+    try:
+        return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def own_identity() -> str:
+    """host:pid:start of this process: the owner written on the jobs a supervisor claims."""
+    pid = os.getpid()
+    return f"{HOST}:{pid}:{start_time(pid)}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the supervisor named by `owner` still runs. One on another host cannot be checked: alive."""
+    if not owner:
+        return False
+    try:
+        host, pid, started = owner.rsplit(":", 2)
+        started_f = float(started)
+    except ValueError:
+        return False
+    if host != HOST:
+        return True
+    return same_process_alive(int(pid), started_f)
+
+
+@functools.lru_cache(maxsize=1)
+def gpu_ids() -> tuple[int, ...]:
+    """The CUDA devices jobs may use ((): none, so jobs run on the CPU one at a time)."""
+    import torch
+
+    return tuple(range(torch.cuda.device_count())) if torch.cuda.is_available() else ()

@@ -1,0 +1,251 @@
+"""The job queue: one SQLite file (WAL mode, a schema version), shared by every app and headless worker that
+uses the same outputs/ folder.
+
+Submitting writes one row in one transaction. A job is claimed by exactly one supervisor: the claim is an
+UPDATE ... WHERE state = 'queued' inside BEGIN IMMEDIATE, so two processes racing for it cannot both win.
+Supervisors and workers write rows; the UI only reads. A damaged database file is moved aside (its name and
+the reason are logged and returned by `damaged_note()`), and a fresh queue starts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.paths import outputs_dir
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+STATES = ("queued", "running", "stopping", "completed", "failed", "interrupted", "cancelled")
+ACTIVE = ("running", "stopping")
+FINISHED = ("completed", "failed", "interrupted", "cancelled")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    config TEXT NOT NULL,          -- the full config as submitted (YAML)
+    state TEXT NOT NULL,
+    run_dir TEXT NOT NULL,         -- the folder the job writes (a run folder for train)
+    processes INTEGER NOT NULL DEFAULT 1,
+    resume INTEGER NOT NULL DEFAULT 0,
+    sweep_id TEXT,
+    devices TEXT,                  -- CUDA_VISIBLE_DEVICES given to it, '' on CPU
+    owner TEXT,                    -- the supervisor that claimed it
+    pid INTEGER,                   -- the worker's process (group leader)
+    pid_started REAL,              -- that process's start time: a pid alone can be reused
+    error TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created_at);
+"""
+_damaged: list[str] = []  # notes about database files moved aside in this process
+
+
+class JobError(WorkbenchError):
+    """A job operation that cannot be done (unknown id, cancel of a finished job, a bad submission)."""
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str
+    name: str
+    config: str
+    state: str
+    run_dir: str
+    processes: int = 1
+    resume: bool = False
+    sweep_id: str | None = None
+    devices: str | None = None
+    owner: str | None = None
+    pid: int | None = None
+    pid_started: float | None = None
+    error: str | None = None
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.run_dir)
+
+
+def db_path() -> Path:
+    """WORKBENCH_JOBS_DB, or outputs/jobs.sqlite3."""
+    return Path(os.environ.get("WORKBENCH_JOBS_DB") or outputs_dir() / "jobs.sqlite3")
+
+
+def damaged_note() -> str | None:
+    """What happened to a damaged queue file in this process, for the UI to say."""
+    return _damaged[-1] if _damaged else None
+
+
+_init_lock = threading.Lock()
+_ready: set[str] = set()
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)  # autocommit; transactions are explicit
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def _initialise(path: Path) -> None:
+    """Create or check the schema once per process; move a damaged file aside and start afresh."""
+    with _init_lock:
+        if str(path) in _ready:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _create(path)
+        except sqlite3.DatabaseError as e:
+            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(path, aside)
+            for suffix in ("-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            note = (f"the job queue {path.name} was damaged ({e}); it was moved aside to {aside.name} and a new, "
+                    "empty queue was started")
+            log.error(note)
+            _damaged.append(note)
+            _create(path)
+        _ready.add(str(path))
+
+
+def _create(path: Path) -> None:
+    conn = _open(path)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")  # readers never block the writer, nor the writer them
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise JobError(f"{path} was written by a newer workbench (schema {version} > {SCHEMA_VERSION})")
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("SELECT count(*) FROM jobs").fetchone()  # fails on a damaged file
+        conn.execute("PRAGMA quick_check").fetchone()
+    finally:
+        conn.close()
+
+
+@contextmanager
+def connect() -> Iterator[sqlite3.Connection]:
+    path = db_path()
+    _initialise(path)
+    conn = _open(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def transaction() -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE: takes the write lock now, so a read-then-write (a claim) cannot interleave."""
+    with connect() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _job(row: sqlite3.Row) -> Job:
+    d = dict(row)
+    d["resume"] = bool(d["resume"])
+    return Job(**d)
+
+
+def new_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def insert(job: Job) -> Job:
+    """Write a new job row (state queued) in one transaction."""
+    cols = list(job.to_dict())
+    with transaction() as conn:
+        conn.execute(f"INSERT INTO jobs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                     [int(v) if isinstance(v, bool) else v for v in job.to_dict().values()])
+    log.info("job %s (%s) queued: %s", job.id, job.kind, job.name)
+    return job
+
+
+def get(job_id: str) -> Job:
+    with connect() as conn:
+        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (str(job_id).strip(),)).fetchone()
+    if row is None:
+        raise JobError(f"no job with id '{job_id}'", "list the jobs to see their ids")
+    return _job(row)
+
+
+def list_jobs(states: tuple[str, ...] | None = None, limit: int = 500) -> list[Job]:
+    """Newest first."""
+    query, args = "SELECT * FROM jobs", []
+    if states:
+        query += f" WHERE state IN ({', '.join('?' * len(states))})"
+        args = list(states)
+    with connect() as conn:
+        rows = conn.execute(query + " ORDER BY created_at DESC, id DESC LIMIT ?", [*args, limit]).fetchall()
+    return [_job(r) for r in rows]
+
+
+def update(job_id: str, **fields) -> None:
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    with transaction() as conn:
+        conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", [*fields.values(), job_id])
+
+
+def set_state(job_id: str, state: str, *, only_from: tuple[str, ...] | None = None, **fields) -> bool:
+    """Move a job to `state` (from one of `only_from`, if given); True when the row changed."""
+    assert state in STATES, state
+    if state in FINISHED:
+        fields.setdefault("finished_at", time.time())
+    sets = ", ".join(f"{k} = ?" for k in ("state", *fields))
+    query, args = f"UPDATE jobs SET {sets} WHERE id = ?", [state, *fields.values(), job_id]
+    if only_from:
+        query += f" AND state IN ({', '.join('?' * len(only_from))})"
+        args += list(only_from)
+    with transaction() as conn:
+        changed = conn.execute(query, args).rowcount
+    if changed:
+        log.info("job %s → %s%s", job_id, state, f": {fields['error']}" if fields.get("error") else "")
+    return bool(changed)
+
+
+def claim(owner: str, fits) -> Job | None:
+    """The oldest queued job that `fits(job)` (e.g. enough free devices), now 'running' and owned by `owner`;
+    None when nothing can start. Exactly one caller wins a job."""
+    with transaction() as conn:
+        rows = conn.execute("SELECT * FROM jobs WHERE state = 'queued' ORDER BY created_at, id").fetchall()
+        for row in rows:
+            job = _job(row)
+            if not fits(job):
+                continue
+            now = time.time()
+            conn.execute("UPDATE jobs SET state = 'running', owner = ?, started_at = ?, error = NULL, pid = NULL "
+                         "WHERE id = ? AND state = 'queued'", (owner, now, job.id))
+            job.state, job.owner, job.started_at = "running", owner, now
+            return job
+    return None
+
+
+def json_ready(job: Job) -> dict:
+    """A job record for the API: JSON-serialisable, the config as text."""
+    return json.loads(json.dumps(job.to_dict()))

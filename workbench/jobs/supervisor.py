@@ -1,0 +1,259 @@
+"""The supervisor: a thread (in the app, or in `python -m workbench worker`) that claims queued jobs, starts
+each as a worker process in its own process group, watches it, and records how it ended.
+
+    queued ──claim──► running ──worker exits 0──► completed
+                         │  └───worker dies (any code, a signal, OOM)──► failed (last lines of its log)
+                         └─cancel─► stopping ──► cancelled        (STOP file → SIGTERM → SIGKILL)
+    app restart: running + worker alive (pid and start time) → re-attached; worker gone → interrupted
+
+Devices come from a pool: on a GPU machine each job gets CUDA_VISIBLE_DEVICES for the processes it asked
+for, so two 1-GPU jobs run side by side on two GPUs; on a CPU one job runs at a time.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.core.paths import PROJECT_ROOT, outputs_dir
+from workbench.jobs import queue
+from workbench.jobs.kinds import get_kind
+from workbench.jobs.processes import gpu_ids, own_identity, owner_alive, same_process_alive, start_time
+from workbench.jobs.queue import Job
+from workbench.jobs.submit import config_file, job_folder, kill_group, request_stop
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.5
+STOP_GRACE_S = float(os.environ.get("WORKBENCH_STOP_GRACE_S", "300"))  # a step on a big model can take minutes
+KILL_AFTER_S = 15.0  # after SIGTERM, before SIGKILL
+LOG_TAIL_LINES = 20
+WORKER_NICENESS = 10  # workers yield the CPU to the web server's requests (benchmarks/ui_latency.py)
+
+
+@dataclass
+class Worker:
+    job_id: str
+    pid: int
+    started: float | None
+    devices: tuple[int, ...]
+    proc: subprocess.Popen | None = None  # None when re-attached after a restart (not our child)
+    stop_sent_at: float | None = None
+    signals: list = field(default_factory=list)
+
+    def exit_code(self) -> int | None:
+        """The exit code once it ended (None while it runs; -1 when ended but not our child)."""
+        if self.proc is not None:
+            return self.proc.poll()
+        return None if same_process_alive(self.pid, self.started) else -1
+
+
+class Supervisor:
+    def __init__(self, *, poll_s: float = POLL_S):
+        self.owner = own_identity()
+        self.poll_s = poll_s
+        self.workers: dict[str, Worker] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> "Supervisor":
+        self.recover()
+        self._thread = threading.Thread(target=self._loop, name="workbench-supervisor", daemon=True)
+        self._thread.start()
+        log.info("supervisor %s watching %s", self.owner, queue.db_path())
+        return self
+
+    def close(self) -> None:
+        """Stop watching (workers keep running; a later supervisor re-attaches them)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the supervisor must outlive any one bad job or a busy database
+                log.exception("supervisor tick failed; retrying")
+            self._stop.wait(self.poll_s)
+
+    def run_until_empty(self) -> None:
+        """Headless worker with --until-empty: run jobs until none is queued or running."""
+        self.recover()
+        while True:
+            self.tick()
+            if not self.workers and not queue.list_jobs(("queued",), limit=1):
+                return
+            time.sleep(self.poll_s)
+
+    # -- one round --------------------------------------------------------------------------------
+    def tick(self) -> None:
+        with self._lock:
+            for worker in list(self.workers.values()):
+                self._watch(worker)
+            while (job := queue.claim(self.owner, self._fits)) is not None:
+                self._spawn(job)
+
+    def recover(self) -> None:
+        """On start: re-attach the jobs whose worker still runs; the others were interrupted."""
+        for job in queue.list_jobs(queue.ACTIVE):
+            if job.owner != self.owner and owner_alive(job.owner):
+                continue  # another live supervisor (a second app, a headless worker) watches it
+            if same_process_alive(job.pid, job.pid_started):
+                queue.update(job.id, owner=self.owner)
+                devices = tuple(int(d) for d in (job.devices or "").split(",") if d)
+                self.workers[job.id] = Worker(job.id, job.pid, job.pid_started, devices)
+                log.info("re-attached job %s (worker pid %s)", job.id, job.pid)
+            else:
+                queue.set_state(job.id, "interrupted", only_from=queue.ACTIVE,
+                                error="the worker ended while no supervisor watched it (the app was stopped)")
+                _mark_run_interrupted(job)
+
+    # -- devices ------------------------------------------------------------------------------------
+    def _busy_devices(self) -> set[int]:
+        return {d for w in self.workers.values() for d in w.devices}
+
+    def _fits(self, job: Job) -> bool:
+        gpus = gpu_ids()
+        if not gpus:
+            return not self.workers  # CPU: one job at a time (each one uses every core)
+        return len(set(gpus) - self._busy_devices()) >= job.processes
+
+    def _take_devices(self, job: Job) -> tuple[int, ...]:
+        free = [g for g in gpu_ids() if g not in self._busy_devices()]
+        return tuple(free[:job.processes])
+
+    # -- start ----------------------------------------------------------------------------------------
+    def _spawn(self, job: Job) -> None:
+        kind = get_kind(job.kind)
+        folder = job_folder(job.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        args = kind.command(config_file(job.id), Path(job.run_dir), job.resume)
+        devices = self._take_devices(job)
+        env = {**os.environ, "WORKBENCH_JOB_ID": job.id, "WORKBENCH_JOB_DIR": str(folder),
+               "WORKBENCH_OUTPUTS": str(outputs_dir()), "PYTHONUNBUFFERED": "1"}
+        if devices:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, devices))
+        command = ["nice", "-n", str(WORKER_NICENESS), *_python_command(job.processes), *args]
+        log.info("job %s: starting %s", job.id, " ".join(command))
+        try:
+            with open(folder / "worker.log", "ab") as out:
+                proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as e:
+            queue.set_state(job.id, "failed", error=f"the worker could not start: {e}")
+            return
+        started = start_time(proc.pid)
+        queue.update(job.id, pid=proc.pid, pid_started=started, devices=",".join(map(str, devices)))
+        self.workers[job.id] = Worker(job.id, proc.pid, started, devices, proc)
+
+    # -- watch ------------------------------------------------------------------------------------------
+    def _watch(self, worker: Worker) -> None:
+        code = worker.exit_code()
+        if code is not None:
+            self._finish(worker, code)
+            return
+        job = queue.get(worker.job_id)
+        if job.state != "stopping":
+            return
+        now = time.time()
+        if worker.stop_sent_at is None:
+            request_stop(job)  # also when the cancel came from another process
+            worker.stop_sent_at = now
+        elif now - worker.stop_sent_at > STOP_GRACE_S + KILL_AFTER_S and "KILL" not in worker.signals:
+            kill_group(worker.pid, signal.SIGKILL)
+            worker.signals.append("KILL")
+        elif now - worker.stop_sent_at > STOP_GRACE_S and "TERM" not in worker.signals:
+            log.warning("job %s did not stop within %.0f s: SIGTERM", job.id, STOP_GRACE_S)
+            kill_group(worker.pid, signal.SIGTERM)
+            worker.signals.append("TERM")
+
+    def _finish(self, worker: Worker, code: int) -> None:
+        del self.workers[worker.job_id]
+        job = queue.get(worker.job_id)
+        run_status = _run_status(job)
+        if job.state == "stopping":
+            state, error = "cancelled", None
+        elif code == 0 or (code == -1 and run_status.get("state") == "completed"):
+            state, error = ("failed", run_status.get("error")) if run_status.get("state") == "failed" else \
+                ("completed", None)
+        else:
+            state, error = "failed", _failure(job, code, run_status)
+        queue.set_state(job.id, state, only_from=queue.ACTIVE, error=error)
+        if state != "completed":
+            _mark_run_interrupted(job)
+
+
+def _python_command(processes: int) -> list[str]:
+    """`python -m workbench`, or the same under accelerate launch for several processes (DDP; on a machine
+    without CUDA the processes talk over gloo on the CPU)."""
+    if processes <= 1:
+        return [sys.executable, "-m", "workbench"]
+    accelerate = Path(sys.executable).with_name("accelerate")
+    return [str(accelerate) if accelerate.exists() else "accelerate", "launch", "--multi_gpu", "--num_processes",
+            str(processes), "--main_process_port", "0", "-m", "workbench"]
+
+
+def _run_status(job: Job) -> dict:
+    try:
+        return json.loads((Path(job.run_dir) / "status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _failure(job: Job, code: int, run_status: dict) -> str:
+    if code == -1:
+        why = "the worker ended while the app was away and left no finished result"
+    elif code < 0:
+        why = f"the worker was killed by {signal.Signals(-code).name}"
+        if -code == signal.SIGKILL:
+            why += " (out of memory, or killed by hand)"
+    else:
+        why = f"the worker exited with code {code}"
+    detail = run_status.get("error") if run_status.get("state") == "failed" else None
+    tail = log_tail(job.id)
+    return f"{why}" + (f": {detail}" if detail else "") + (f"\n--- last lines of worker.log ---\n{tail}" if tail else "")
+
+
+def log_tail(job_id: str, lines: int = LOG_TAIL_LINES) -> str:
+    path = job_folder(job_id) / "worker.log"
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    # A progress bar redraws with carriage returns: keep what the last redraw shows.
+    shown = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]
+    return "\n".join([line for line in shown if line.strip()][-lines:])
+
+
+def _mark_run_interrupted(job: Job) -> None:
+    """A training run whose worker is gone says so in its own folder too (resumable from its checkpoint)."""
+    if job.kind == "train":
+        from workbench.runs.folder import RunDir
+
+        RunDir(job.run_dir).mark_if_interrupted()
+
+
+_SUPERVISOR: Supervisor | None = None
+_START_LOCK = threading.Lock()
+
+
+def ensure_started() -> Supervisor:
+    """The app's supervisor thread: one per process, started on first use."""
+    global _SUPERVISOR
+    with _START_LOCK:
+        if _SUPERVISOR is None:
+            _SUPERVISOR = Supervisor().start()
+        return _SUPERVISOR
