@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from workbench.config import presets
-from workbench.cli.main import build_parser, load_config
+from workbench.cli.parser import build_parser
+from workbench.cli.train import load_config
 from workbench.core.errors import ConfigError
 from workbench.config.run import RunConfig
 from workbench.training import launch

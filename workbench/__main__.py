@@ -1,5 +1,6 @@
+"""`python -m workbench <command>`: see workbench/cli/."""
 import sys
 
-from workbench.cli.main import main
+from workbench.cli import main
 
 sys.exit(main())

@@ -8,12 +8,28 @@ from __future__ import annotations
 import contextlib
 import logging
 import logging.handlers
+import sys
 from pathlib import Path
 from typing import Iterator
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _MAX_BYTES, _BACKUPS = 5 * 1024 * 1024, 3
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of the record (a test runner swaps it per test)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # logging.StreamHandler.__init__ assigns it; the property ignores that
+        pass
 
 
 def setup_logging(level: str = "INFO", log_file: str | Path | None = None, console: bool = True) -> None:
@@ -26,7 +42,9 @@ def setup_logging(level: str = "INFO", log_file: str | Path | None = None, conso
             handler.close()
     handlers: list[logging.Handler] = []
     if console:
-        handlers.append(logging.StreamHandler())
+        console_handler = _CurrentStderr()
+        console_handler.setLevel(level.upper())  # a run's run.log may lower the workbench logger; not the console
+        handlers.append(console_handler)
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.handlers.RotatingFileHandler(log_file, maxBytes=_MAX_BYTES, backupCount=_BACKUPS,
@@ -48,11 +66,13 @@ def run_log(path: str | Path, level: int = logging.INFO) -> Iterator[logging.Han
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.setLevel(level)
     target = logging.getLogger("workbench")
+    before = target.level
     if target.getEffectiveLevel() > level:
-        target.setLevel(level)
+        target.setLevel(level)  # the run's own log keeps INFO lines even when the console shows only warnings
     target.addHandler(handler)
     try:
         yield handler
     finally:
         target.removeHandler(handler)
+        target.setLevel(before)
         handler.close()

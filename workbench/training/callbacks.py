@@ -1,17 +1,50 @@
-"""Trainer callbacks: metrics.jsonl rows with throughput and ETA, per-step progress, the stop flag, log lines."""
+"""Trainer callbacks: metrics.jsonl rows with throughput and ETA, per-step progress, the stop flag, log lines
+for the UI and the CLI's console (one formatter, format_log, for both)."""
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 
 from transformers import TrainerCallback
 
+from workbench.core.formatting import clock, duration
 from workbench.runs.folder import RunDir
 
 
 class NonFiniteLoss(RuntimeError):
     """Training diverged (loss became NaN or inf): the run is failed rather than left to waste time."""
+
+
+class Pace:
+    """Elapsed time, ETA and tokens per second since training (re)started, for the callbacks that report them."""
+
+    def __init__(self):
+        self.start(0)
+
+    def start(self, step: int) -> None:
+        self.t0 = time.monotonic()
+        self.start_step = step  # > 0 when resuming: the ETA counts only the steps this process ran
+        self.last_tokens, self.last_t = 0, self.t0
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+    def eta(self, state) -> float | None:
+        done = state.global_step - self.start_step
+        if done <= 0 or not state.max_steps:
+            return None
+        return self.elapsed() / done * max(state.max_steps - state.global_step, 0)
+
+    def tokens_per_second(self, logs: dict) -> float | None:
+        """From TRL's running count of non-padding tokens (num_tokens) since the previous log event."""
+        tokens, now = logs.get("num_tokens"), time.monotonic()
+        if tokens is None or now <= self.last_t:
+            return None
+        tps = (tokens - self.last_tokens) / (now - self.last_t)
+        self.last_tokens, self.last_t = tokens, now
+        return tps
 
 
 class MetricsCallback(TrainerCallback):
@@ -24,27 +57,18 @@ class MetricsCallback(TrainerCallback):
     def __init__(self, run: RunDir, stop: threading.Event | None = None):
         self.run = run
         self.stop = stop or threading.Event()
-        self.t0 = time.monotonic()
-        self.start_step = 0
-        self.last_tokens, self.last_t = 0, self.t0
-
-    def _eta(self, state) -> float | None:
-        done = state.global_step - self.start_step
-        if done <= 0 or not state.max_steps:
-            return None
-        return (time.monotonic() - self.t0) / done * max(state.max_steps - state.global_step, 0)
+        self.pace = Pace()
 
     def on_train_begin(self, args, state, control, **kw):
-        self.t0 = time.monotonic()
-        self.start_step = state.global_step  # > 0 when resuming
-        self.last_tokens, self.last_t = 0, self.t0
+        self.pace.start(state.global_step)
         if state.is_world_process_zero:
             self.run.write_status("running", step=state.global_step, max_steps=state.max_steps)
 
     def on_step_end(self, args, state, control, **kw):
         if state.is_world_process_zero:
             self.run.write_status("stopping" if self.stop.is_set() else "running", step=state.global_step,
-                                  max_steps=state.max_steps, elapsed_s=round(time.monotonic() - self.t0, 2), eta_s=_round(self._eta(state)))
+                                  max_steps=state.max_steps, elapsed_s=round(self.pace.elapsed(), 2),
+                                  eta_s=_round(self.pace.eta(state)))
 
     def on_log(self, args, state, control, logs=None, **kw):
         logs = dict(logs or {})
@@ -53,17 +77,13 @@ class MetricsCallback(TrainerCallback):
         if "loss" in logs and not math.isfinite(float(logs["loss"])):
             raise NonFiniteLoss(f"loss became {logs['loss']} at step {state.global_step}; lower the learning "
                                 "rate or check the data")
-        now = time.monotonic()
-        tps = None
-        tokens = logs.get("num_tokens")  # TRL's running count of non-padding tokens since (re)start
-        if tokens is not None and now > self.last_t:
-            tps = (tokens - self.last_tokens) / (now - self.last_t)
-            self.last_tokens, self.last_t = tokens, now
+        tps = self.pace.tokens_per_second(logs)
         row = {"step": state.global_step, "epoch": _round(state.epoch, 4)}
         for key in ("loss", "eval_loss", "learning_rate", "grad_norm", "num_tokens", "mean_token_accuracy"):
             if key in logs:
                 row[key] = _round(float(logs[key]), 6 if key == "learning_rate" else 5)
-        row.update(tokens_per_second=_round(tps, 1), elapsed_s=round(now - self.t0, 2), eta_s=_round(self._eta(state)))
+        row.update(tokens_per_second=_round(tps, 1), elapsed_s=round(self.pace.elapsed(), 2),
+                   eta_s=_round(self.pace.eta(state)))
         if state.is_world_process_zero:
             self.run.append_metrics(row)
 
@@ -84,31 +104,91 @@ class StopCallback(TrainerCallback):
 
 
 class LogLinesCallback(TrainerCallback):
-    """Turns the Trainer's log events into short human lines for the UI's log box."""
+    """Turns the Trainer's log events into short human lines (format_log) for a sink: the UI's log box.
+
+    Only the main process emits, so a multi-GPU run reports each step once.
+    """
 
     def __init__(self, sink):
         self.sink = sink
+        self.pace = Pace()
 
     def on_train_begin(self, args, state, control, **kw):
+        self.pace.start(state.global_step)
         start = f" from step {state.global_step}" if state.global_step else ""
-        self.sink(f"training {state.max_steps} steps{start}")
+        self.emit(state, f"training {state.max_steps} steps{start}")
 
     def on_log(self, args, state, control, logs=None, **kw):
-        self.sink(format_log(state.global_step, state.max_steps, logs or {}))
+        logs = logs or {}
+        tps, eta = self.pace.tokens_per_second(logs), self.pace.eta(state)
+        self.emit(state, format_log(state.global_step, state.max_steps, logs, tokens_per_second=tps,
+                                    eta_s=None if "train_runtime" in logs else eta))
 
     def on_save(self, args, state, control, **kw):
-        self.sink(f"checkpoint saved at step {state.global_step}")
+        self.emit(state, f"checkpoint saved at step {state.global_step}")
+
+    def emit(self, state, line: str) -> None:
+        if state.is_world_process_zero:
+            self.sink(line)
 
 
-def format_log(step: int, max_steps: int, logs: dict) -> str:
-    names = {"loss": "loss", "eval_loss": "eval loss", "learning_rate": "lr", "grad_norm": "grad norm",
-             "train_runtime": "runtime s", "train_loss": "mean train loss"}
+class ConsoleProgressCallback(LogLinesCallback):
+    """The CLI's console: one tqdm bar (stderr) and LogLinesCallback's lines on stdout, written above the bar.
+
+    It stands in for transformers' ProgressCallback / PrinterCallback, which print every log event as a raw
+    `{'loss': ...}` dict; the engine leaves those out when called with progress_bar=False.
+    """
+
+    def __init__(self, bar: bool = True):
+        super().__init__(self._write)
+        self.show_bar = bar
+        self.bar = None
+
+    def on_train_begin(self, args, state, control, **kw):
+        super().on_train_begin(args, state, control, **kw)
+        if self.show_bar and state.is_world_process_zero:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, unit="step", dynamic_ncols=True,
+                            file=sys.stderr)
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_train_end(self, args, state, control, **kw):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def _write(self, line: str) -> None:
+        from tqdm import tqdm
+
+        # tqdm.write clears the bar, prints the line and redraws the bar below it.
+        tqdm.write(line, file=sys.stdout)
+
+
+# What a log line shows of a Trainer log event, in this order: (key, label, how the value reads).
+_LOG_FIELDS = (("loss", "loss", "{:.4g}"), ("eval_loss", "eval loss", "{:.4g}"), ("learning_rate", "lr", "{:.1e}"),
+               ("grad_norm", "grad", "{:.3g}"), ("train_loss", "mean train loss", "{:.4g}"),
+               ("train_runtime", "runtime", None))
+
+
+def format_log(step: int, max_steps: int, logs: dict, tokens_per_second: float | None = None,
+               eta_s: float | None = None) -> str:
+    """One log event as a line: `step 3/10  loss 2.134  lr 1.2e-04  grad 0.82  312 tok/s  ETA 0:41`."""
     parts = []
-    for key, label in names.items():
-        if key in logs:
+    for key, label, spec in _LOG_FIELDS:
+        if logs.get(key) is not None:
             value = float(logs[key])
-            parts.append(f"{label} {value:.3g}" if key == "learning_rate" else f"{label} {value:.4g}")
-    return f"step {step}/{max_steps}: " + (", ".join(parts) or ", ".join(f"{k} {v}" for k, v in logs.items()))
+            parts.append(f"{label} {duration(value) if spec is None else spec.format(value)}")
+    if not parts:  # an event of some other kind (a callback's own keys): show it as it came
+        parts = [f"{k} {v}" for k, v in logs.items()]
+    if tokens_per_second is not None:
+        parts.append(f"{tokens_per_second:.0f} tok/s")
+    if eta_s is not None:
+        parts.append(f"ETA {clock(eta_s)}")
+    return "  ".join([f"step {step}/{max_steps}", *parts])
 
 
 def _round(x, nd=2):

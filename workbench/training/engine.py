@@ -118,7 +118,7 @@ def train(cfg: RunConfig, *, plan: Plan | None = None, resume: str | Path | None
                             extra_callbacks=extra_callbacks or [], main=main, sft_overrides=sft_overrides or {},
                             speedups=speedups)
         except Exception as e:  # OOM, NaN loss, bad data...: the run fails, the caller keeps going
-            message = str(e) if isinstance(e, WorkbenchError) else f"{type(e).__name__}: {e}"
+            message = e.display() if isinstance(e, WorkbenchError) else f"{type(e).__name__}: {e}"
             if isinstance(e, WorkbenchError):
                 log.error("run %s failed: %s", run.id, message)
             else:

@@ -1,0 +1,48 @@
+"""Command-line options generated from a config's fields, so help, choices and defaults have one source.
+
+Values stay text and options not typed stay out of the namespace (argparse.SUPPRESS): the config's own
+`set` coerces what was typed and check_ranges() judges it, so the CLI and the web forms accept and refuse
+exactly the same values, with the same messages.
+"""
+from __future__ import annotations
+
+import argparse
+
+from workbench.config.fields import Settings, default_of, field_type, range_text
+
+
+def flag_of(name: str, f) -> str:
+    """--field-name, or the spelling the field's metadata asks for (e.g. --no-base)."""
+    return f.metadata.get("flag") or "--" + name.replace("_", "-")
+
+
+def add_settings(parser: argparse.ArgumentParser, cls: type[Settings], required: tuple[str, ...] = ()) -> None:
+    """One option per setting of `cls`, described by the field's metadata (help, choices, range, default)."""
+    for name, f in cls.iter_fields():
+        meta, default = f.metadata, default_of(f)
+        help_text = meta.get("help", "")
+        if field_type(f) is bool:
+            # A switch moves the setting away from its default: --adapter-only sets True, --no-base False.
+            parser.add_argument(flag_of(name, f), dest=name, action="store_const", const=not default,
+                                default=argparse.SUPPRESS,
+                                help=f"{help_text} (sets {name} to {str(not default).lower()})")
+            continue
+        facts = "; ".join(x for x in (range_text(meta), f"default: {default}" if default != "" else "") if x)
+        choices = meta.get("choices")
+        parser.add_argument(flag_of(name, f), dest=name, default=argparse.SUPPRESS, required=name in required,
+                            metavar="{" + ",".join(map(str, choices)) + "}" if choices else name.upper(),
+                            help=help_text + (f" ({facts})" if facts else ""))
+
+
+def given(cls: type[Settings], args: argparse.Namespace) -> dict:
+    """The settings of `cls` that were typed on the command line, as typed."""
+    return {name: getattr(args, name) for name, _f in cls.iter_fields() if hasattr(args, name)}
+
+
+def settings_from_args(cls: type[Settings], args: argparse.Namespace) -> Settings:
+    """A `cls` from its defaults plus what was typed, coerced and range-checked by the config (ConfigError)."""
+    cfg = cls()
+    for name, value in given(cls, args).items():
+        cfg.set(name, value)
+    cfg.check_ranges()
+    return cfg

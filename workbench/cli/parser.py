@@ -1,0 +1,29 @@
+"""The argument parser: one subcommand per command module (train, eval, merge), plus the options every
+command shares. Each command module adds its own arguments (add_parser) and names its handler."""
+from __future__ import annotations
+
+import argparse
+
+import workbench.cli.eval as eval_cmd
+import workbench.cli.merge as merge_cmd
+import workbench.cli.train as train_cmd
+from workbench.core.logs import LEVELS
+
+COMMANDS = (train_cmd, eval_cmd, merge_cmd)
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options of every command, attached to each subparser (so they go after the command name)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default="WARNING", choices=LEVELS, type=str.upper,
+                        help="diagnostics shown on the console (default: WARNING)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m workbench", description="Instruction fine-tuning workbench")
+    sub = p.add_subparsers(dest="command", required=True)
+    parents = [common_options()]
+    for command in COMMANDS:
+        command.add_parser(sub, parents)
+    return p
