@@ -81,7 +81,14 @@ def test_bad_input_exits_2_with_the_message(capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["train", "--log-level", "LOUD"], ["eval"], ["merge", "--run", "r"], ["fly"]])
+@pytest.mark.parametrize("argv,message", [(["eval"], "--run is required"),
+                                          (["merge", "--run", "r"], "--out is required")])
+def test_a_missing_required_setting_exits_2_naming_its_flag(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["train", "--log-level", "LOUD"], ["fly"]])
 def test_malformed_command_lines_exit_2_with_usage(capsys, argv):
     with pytest.raises(SystemExit) as exit_:
         main(argv)

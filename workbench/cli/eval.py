@@ -43,6 +43,9 @@ class Progress:
         self.bar = None
 
     def __call__(self, done: int, total: int, what: str) -> None:
+        from workbench.jobs.worker import report_progress
+
+        report_progress(done, total, what)  # the queue panel's progress when this runs as a job
         if self.bar is None:
             from tqdm import tqdm
 

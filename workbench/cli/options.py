@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from workbench.config.fields import Settings, default_of, field_type, range_text
+from workbench.core.errors import ConfigError
 
 
 def flag_of(name: str, f) -> str:
@@ -17,7 +18,11 @@ def flag_of(name: str, f) -> str:
 
 
 def add_settings(parser: argparse.ArgumentParser, cls: type[Settings], required: tuple[str, ...] = ()) -> None:
-    """One option per setting of `cls`, described by the field's metadata (help, choices, range, default)."""
+    """One option per setting of `cls`, described by the field's metadata (help, choices, range, default),
+    plus --config FILE: the same settings as one YAML/JSON document (what a queued job runs with)."""
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="a YAML or JSON file of these settings; options typed here override it")
+    parser.set_defaults(required_settings=required)
     for name, f in cls.iter_fields():
         meta, default = f.metadata, default_of(f)
         help_text = meta.get("help", "")
@@ -29,7 +34,9 @@ def add_settings(parser: argparse.ArgumentParser, cls: type[Settings], required:
             continue
         facts = "; ".join(x for x in (range_text(meta), f"default: {default}" if default != "" else "") if x)
         choices = meta.get("choices")
-        parser.add_argument(flag_of(name, f), dest=name, default=argparse.SUPPRESS, required=name in required,
+        if name in required:
+            help_text += " (required)"
+        parser.add_argument(flag_of(name, f), dest=name, default=argparse.SUPPRESS,
                             metavar="{" + ",".join(map(str, choices)) + "}" if choices else name.upper(),
                             help=help_text + (f" ({facts})" if facts else ""))
 
@@ -40,9 +47,14 @@ def given(cls: type[Settings], args: argparse.Namespace) -> dict:
 
 
 def settings_from_args(cls: type[Settings], args: argparse.Namespace) -> Settings:
-    """A `cls` from its defaults plus what was typed, coerced and range-checked by the config (ConfigError)."""
-    cfg = cls()
+    """A `cls` from its defaults (or --config), plus what was typed, coerced and range-checked by the config
+    (ConfigError); a required setting left empty is refused with its flag."""
+    cfg = cls.load(args.config) if getattr(args, "config", None) else cls()
     for name, value in given(cls, args).items():
         cfg.set(name, value)
     cfg.check_ranges()
+    fields = dict(cls.iter_fields())
+    missing = [flag_of(n, fields[n]) for n in getattr(args, "required_settings", ()) if not str(cfg.get(n)).strip()]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
     return cfg

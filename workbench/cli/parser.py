@@ -1,15 +1,17 @@
-"""The argument parser: one subcommand per command module (train, eval, merge), plus the options every
+"""The argument parser: one subcommand per command module (train, eval, merge, jobs, worker), plus the options every
 command shares. Each command module adds its own arguments (add_parser) and names its handler."""
 from __future__ import annotations
 
 import argparse
 
 import workbench.cli.eval as eval_cmd
+import workbench.cli.jobs as jobs_cmd
 import workbench.cli.merge as merge_cmd
 import workbench.cli.train as train_cmd
+import workbench.cli.worker as worker_cmd
 from workbench.core.logs import LEVELS
 
-COMMANDS = (train_cmd, eval_cmd, merge_cmd)
+COMMANDS = (train_cmd, eval_cmd, merge_cmd, jobs_cmd, worker_cmd)
 
 
 def common_options() -> argparse.ArgumentParser:

@@ -51,11 +51,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume:
         cfg.validate()  # a bad value is reported before torch and the model load
     # The engine and transformers load only now, so `--help` and bad settings answer at once.
+    from workbench.jobs.worker import stop_event
     from workbench.training.callbacks import ConsoleProgressCallback
     from workbench.training.engine import train
 
-    result = train(cfg, resume=args.resume, progress_bar=False,
+    # As a queued job's worker, a stop request from the supervisor ends the run at the next step boundary.
+    result = train(cfg, resume=args.resume, progress_bar=False, stop=stop_event(),
                    extra_callbacks=[ConsoleProgressCallback(bar=not args.no_progress)])
+    if result.state == "stopped":
+        print(f"stopped at step {result.global_step}/{result.max_steps}; resume with --resume {result.run_dir}")
+        return 0
     if result.state == "failed":
         print(f"error: training failed: {result.error}\n(run folder: {result.run_dir})", file=sys.stderr)
         return EXIT_RUN_FAILED

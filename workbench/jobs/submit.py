@@ -99,12 +99,36 @@ def resume(job_id: str) -> Job:
         raise JobError(f"job {job.id} is a {job.kind} job; only training jobs resume (submit it again)")
     if job.state not in ("interrupted", "cancelled", "failed"):
         raise JobError(f"job {job.id} is {job.state}; only an interrupted, cancelled or failed job can be resumed")
+    if RunDir(job.run_dir).state() == "completed":
+        raise JobError(f"the run of job {job.id} already completed; there is nothing left to train")
     if RunDir(job.run_dir).last_checkpoint() is None:
         raise JobError(f"job {job.id} has no checkpoint to resume from (it ended before the first save)",
                        "submit it again to start over")
     stop_file(job).unlink(missing_ok=True)
     queue.set_state(job.id, "queued", only_from=(job.state,), resume=1, error=None, finished_at=None, pid=None)
     return queue.get(job.id)
+
+
+def resume_run(choice: str) -> Job:
+    """Resume a stopped or interrupted run (by run id or folder): its job again, or a new resume job for a run
+    that never was one (trained from the CLI, or before the queue existed)."""
+    from workbench.runs.folder import RESUMABLE, resolve_run
+
+    run = resolve_run(choice, confined=True)
+    for job in queue.list_jobs():
+        if job.kind == "train" and Path(job.run_dir).resolve() == run.path.resolve():
+            if job.state in ("queued", *queue.ACTIVE):
+                raise JobError(f"run {run.id} is already {job.state} as job {job.id}")
+            return resume(job.id)
+    if run.state() not in RESUMABLE:
+        raise JobError(f"run {run.id} is {run.state()}; only a stopped or interrupted run can be resumed")
+    if run.last_checkpoint() is None:
+        raise JobError(f"run {run.id} has no checkpoint to resume from (it stopped before the first save)")
+    cfg = run.config()
+    job = Job(id=queue.new_id(), kind="train", name=run.id, config=cfg.to_yaml(), state="queued",
+              run_dir=str(run.path), resume=True)
+    atomic_write_text(config_file(job.id), job.config)
+    return queue.insert(job)
 
 
 def kill_group(pid: int, sig: signal.Signals) -> bool:

@@ -86,6 +86,15 @@ class Supervisor:
                 log.exception("supervisor tick failed; retrying")
             self._stop.wait(self.poll_s)
 
+    def serve_forever(self) -> None:
+        """Headless worker: watch the queue until interrupted (Ctrl-C); workers keep running after it."""
+        self.start()
+        try:
+            while not self._stop.wait(3600):
+                pass
+        finally:
+            self.close()
+
     def run_until_empty(self) -> None:
         """Headless worker with --until-empty: run jobs until none is queued or running."""
         self.recover()

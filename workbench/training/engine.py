@@ -1,7 +1,7 @@
 """train(cfg) → RunResult: TRL SFTTrainer + PEFT on a RunConfig and its preflight Plan, leaving a
 self-describing run folder.
 
-No gradio here: the CLI, the background TrainingJob and the tests all call this same function. Every
+No gradio here: the CLI (which is also every training job's worker process) and the tests call this. Every
 machine-dependent choice (model folder, dtype, attention, device, data file) comes from the Plan.
 """
 from __future__ import annotations

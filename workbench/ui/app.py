@@ -8,6 +8,7 @@ import gradio as gr
 from workbench.ui.tabs.chat import build_chat_tab
 from workbench.ui.tabs.data import build_data_tab
 from workbench.ui.tabs.evaluate import build_evaluate_tab
+from workbench.ui.tabs.jobs import build_jobs_tab
 from workbench.ui.tabs.overview import build_overview_tab
 from workbench.ui.tabs.runs import build_runs_tab
 from workbench.ui.tabs.templates import build_templates_tab
@@ -17,13 +18,15 @@ log = logging.getLogger(__name__)
 TITLE = "Fine-tuning workbench"
 # In the order a user goes: look at the data and templates, train, compare runs, chat, evaluate.
 TABS = (("Overview", build_overview_tab), ("Data", build_data_tab), ("Templates", build_templates_tab),
-        ("Train", build_train_tab), ("Runs", build_runs_tab), ("Chat", build_chat_tab),
+        ("Train", build_train_tab), ("Jobs", build_jobs_tab), ("Runs", build_runs_tab), ("Chat", build_chat_tab),
         ("Evaluate", build_evaluate_tab))
 
 
 def build_app() -> gr.Blocks:
+    from workbench.jobs.supervisor import ensure_started
     from workbench.runs.folder import mark_interrupted_runs
 
+    ensure_started()  # the supervisor thread: re-attaches running workers, then starts queued jobs
     interrupted = mark_interrupted_runs()  # runs left 'running' by a killed process
     if interrupted:
         log.warning("runs left running by a process that ended are now 'interrupted': %s", ", ".join(interrupted))

@@ -1,167 +1,42 @@
-"""Train tab: the form (from RunConfig), presets, load/save, estimate, start/stop/resume, live chart, commands.
+"""Train tab: the form (from RunConfig), presets, load/save, estimate, commands; and the run control wired from
+train_run.py (start, add to queue, stop, resume, sweeps, cluster export) with its live chart.
 
-Components and event wiring only: the job (workbench.training.job), the estimate, the commands
-(workbench.training.launch) and the figures (workbench.ui.plots) hold the logic. The live view is a
-gr.Timer polling the app-wide TrainingJob's snapshot(): switched on by Start / Resume or by a page load that
+Components and event wiring only: the jobs (workbench.jobs), the estimate, the commands
+(workbench.training.launch) and the figures (workbench.ui.live / plots) hold the logic. The live view is a
+gr.Timer polling the current training job's snapshot: switched on by Start / Resume or by a page load that
 finds a run going, switched off by the tick that sees it end.
 """
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import gradio as gr
 
 from workbench.config import presets
 from workbench.config.run import RunConfig
-from workbench.training import launch
-from workbench.training.job import TrainingJob
-from workbench.runs.folder import resumable_runs
-from workbench.ui import form, plots
 from workbench.core.errors import WorkbenchError
-from workbench.core.paths import confine, display
+from workbench.core.paths import display
+from workbench.training import launch
+from workbench.ui import form
 from workbench.ui.errors import handler
+from workbench.ui.tabs import train_run as run_ctl
 
-STATE_COLORS = {"idle": "#6b7280", "queued": "#a16207", "running": "#2563eb", "stopping": "#c2410c",
-                "stopped": "#7c3aed", "completed": "#15803d", "failed": "#b91c1c", "interrupted": "#9f1239"}
 TICK_SECONDS = 1.0
-
-
-def _job() -> TrainingJob:
-    return TrainingJob.instance()
+SWEEP_EXAMPLE = "train.learning_rate: 1e-4, 5e-4, 1e-3\nadapter.r: 8, 16"
 
 
 def _config(settings: dict) -> RunConfig:
     return form.config_from_values(settings)
 
 
-# -- handlers: run control -------------------------------------------------------------------------
-
-def _check_readable(cfg: RunConfig) -> None:
-    """The server reads the data file and the model folder, so a typed path must lie under the folders this
-    app may read (core.paths.confine), as in every other tab; hub ids and 'default' are not paths."""
-    from workbench.config.preflight import is_local_data
-    from workbench.models.resolve import is_local_model
-
-    if is_local_data(cfg.data.source):
-        confine(cfg.data.source)
-    if is_local_model(cfg.model.name):
-        confine(cfg.model.name)
-
-
-def _start(cfg: RunConfig) -> str:
-    _check_readable(cfg)
-    run = _job().start(cfg)
-    message = f"Started run **{run.id}** in `{display(run.path)}`."
-    try:
-        est = _estimate(cfg)
-        if est.fits is False or est.warnings:
-            message += "\n\n" + "\n".join(f"⚠️ {w}" for w in est.warnings)
-    except WorkbenchError as e:  # an estimate is advice: it never stands in the way of a start
-        message += f"\n\n(no estimate: {e})"
-    return message
-
-
-@handler
-def start_training(**settings) -> str:
-    """Validate the form and start training in the background; refused (gr.Error) when a run is going."""
-    return _start(_config(settings))
-
-
-@handler
-def start_training_config(config: str) -> str:
-    """Start a run from ONE YAML or JSON config document (sections model/adapter/data/train/gen; settings left
-    out keep their defaults), so programs need not pass every form field. Returns the start message."""
-    return _start(RunConfig.from_text(config or ""))
-
-
-@handler
-def stop_training() -> str:
-    run_id = _job().stop()
-    if run_id is None:
-        return "No run is going."
-    return f"Stopping run **{run_id}** at the next step boundary (a checkpoint and the adapter are saved there)."
-
-
-@handler
-def resume_training(run_id: str) -> str:
-    """Continue a stopped or interrupted run from its last checkpoint to its planned final step."""
-    run = _job().resume(run_id)
-    return f"Resuming run **{run.id}** from its last checkpoint."
-
-
-@handler
-def training_status() -> dict:
-    """The app's training job: state, run_id, run_dir, step, max_steps, elapsed_s, eta_s, metrics rows,
-    log lines, error and the saved adapter folder."""
-    return _job().snapshot()
-
-
-@handler
-def refresh_resumable():
-    return gr.Dropdown(choices=resumable_runs(), value=None)
-
-
-# -- handlers: the live view ------------------------------------------------------------------------
-
-def badge_html(snap: dict) -> str:
-    state = snap["state"]
-    color = STATE_COLORS.get(state, "#6b7280")
-    run = f" run <code>{html.escape(snap['run_id'])}</code>" if snap.get("run_id") else " no run yet"
-    error = (f"<div style='color:#b91c1c;margin-top:6px'><b>Error:</b> {html.escape(snap['error'])}</div>"
-             if snap.get("error") else "")
-    return (f"<div><span style='background:{color};color:white;padding:3px 12px;border-radius:999px;"
-            f"font-weight:600'>{html.escape(state)}</span>{run}{error}</div>")
-
-
-def progress_html(snap: dict) -> str:
-    p = plots.progress(snap["step"], snap["max_steps"], snap["elapsed_s"], snap["eta_s"])
-    total = p["max_steps"] or "?"
-    return ("<div style='background:#e5e7eb;border-radius:6px;height:14px;overflow:hidden'>"
-            f"<div style='width:{p['percent']}%;background:#2563eb;height:100%'></div></div>"
-            f"<div style='margin-top:4px'>step {p['step']} / {total} ({p['percent']:.0f}%) · elapsed {p['elapsed']}"
-            f" · ETA {p['eta']}</div>")
-
-
-def render(snap: dict) -> tuple:
-    figure = plots.training_figure(snap["metrics"])  # the badge above names the run
-    return figure, progress_html(snap), "\n".join(snap["log"]), badge_html(snap)
-
-
-@handler
-def tick():
-    """Timer handler: redraw from the job; switch the timer off (and refresh Resume's list) once it ended."""
-    snap = _job().snapshot()
-    active = snap["active"]
-    return (*render(snap), gr.Timer(active=active), gr.skip() if active else refresh_resumable())
-
-
-@handler
-def attach():
-    """Page load: show the app's job (a reloaded page or a new tab joins a running one mid-way)."""
-    snap = _job().snapshot()
-    return (*render(snap), gr.Timer(active=snap["active"]), refresh_resumable())
-
-
-@handler
-def timer_on():
-    return gr.Timer(active=True)
-
-
 # -- handlers: the form -----------------------------------------------------------------------------
-
-def _estimate(cfg: RunConfig):
-    from workbench.training.estimate import estimate
-
-    return estimate(cfg)
-
 
 @handler
 def estimate_run(**settings) -> str:
     """Memory and time estimate for the form's settings on this device, as Markdown."""
     cfg = _config(settings)
     try:
-        return _estimate(cfg).markdown()
+        return run_ctl.estimate_for(cfg).markdown()
     except WorkbenchError as e:  # e.g. an unknown architecture: say so in place of the estimate
         return f"Cannot estimate this run: {e}"
 
@@ -246,13 +121,30 @@ def build_train_tab(app: gr.Blocks) -> None:
 
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary")
+        queue_btn = gr.Button("Add to queue")
         stop_btn = gr.Button("Stop", variant="stop")
+        processes = gr.Number(run_ctl.default_processes(), precision=0, minimum=1, maximum=64, step=1,
+                              label="processes", min_width=90, elem_id="train-processes",
+                              info="several run as DDP under accelerate launch (one per GPU)")
         resume_dd = gr.Dropdown(choices=[], label="Resume a stopped or interrupted run", scale=2,
-                                allow_custom_value=True)  # API callers name any run id; resume() checks it
+                                allow_custom_value=True)  # API callers name any run id; resume checks it
         with gr.Column(min_width=80):
             resume_btn = gr.Button("Resume", size="sm")
             refresh_btn = gr.Button("Refresh list", size="sm")
     run_msg = gr.Markdown()
+    with gr.Accordion("Sweep: a grid over up to 3 settings (one queued job per point, at most 32)", open=False):
+        axes = gr.Textbox(SWEEP_EXAMPLE, lines=3, label="settings and values",
+                          info="one setting per line: 'section.key: value, value, ...'; the form gives the rest")
+        sweep_btn = gr.Button("Queue the sweep", size="sm")
+    with gr.Accordion("Export for a cluster (Slurm + multi-node accelerate)", open=False):
+        with gr.Row():
+            nodes = gr.Number(2, precision=0, minimum=1, label="nodes")
+            gpus_per_node = gr.Number(8, precision=0, minimum=1, label="GPUs per node")
+            hours = gr.Number(24, precision=0, minimum=1, label="time limit (hours)")
+            partition = gr.Textbox("", label="partition (optional)")
+        cluster_btn = gr.Button("Write the sbatch script", size="sm")
+        sbatch_code = gr.Code(language="shell", label="sbatch script", interactive=False)
+        multinode_code = gr.Code(language="shell", label="by hand, on each machine", interactive=False)
     badge = gr.HTML()
     progress = gr.HTML()
     plot = gr.Plot(label="Training metrics")
@@ -274,13 +166,19 @@ def build_train_tab(app: gr.Blocks) -> None:
     estimate_btn.click(estimate_run, inputs_kwargs=kwargs, outputs=estimate_md, api_name="estimate")
 
     # Run control and the live view
-    start_btn.click(start_training, inputs_kwargs=kwargs, outputs=run_msg, api_name="start_training").success(
-        timer_on, outputs=timer, api_name=False)
-    stop_btn.click(stop_training, outputs=run_msg, api_name="stop_training")
-    resume_btn.click(resume_training, inputs=resume_dd, outputs=run_msg, api_name="resume_training").success(
-        timer_on, outputs=timer, api_name=False)
-    refresh_btn.click(refresh_resumable, outputs=resume_dd, api_name="resumable_runs")
-    timer.tick(tick, outputs=live, api_name=False, show_progress="hidden")
-    app.load(attach, outputs=live, api_name=False)
-    gr.api(training_status, api_name="training_status")
-    gr.api(start_training_config, api_name="start_training_config")
+    start_btn.click(run_ctl.start_training, inputs=[processes], inputs_kwargs=kwargs, outputs=run_msg,
+                    api_name="start_training").success(run_ctl.timer_on, outputs=timer, api_name=False)
+    queue_btn.click(run_ctl.queue_training, inputs=[processes], inputs_kwargs=kwargs, outputs=run_msg,
+                    api_name="queue_training").success(run_ctl.timer_on, outputs=timer, api_name=False)
+    stop_btn.click(run_ctl.stop_training, outputs=run_msg, api_name="stop_training")
+    resume_btn.click(run_ctl.resume_training, inputs=resume_dd, outputs=run_msg, api_name="resume_training").success(
+        run_ctl.timer_on, outputs=timer, api_name=False)
+    refresh_btn.click(run_ctl.refresh_resumable, outputs=resume_dd, api_name="resumable_runs")
+    sweep_btn.click(run_ctl.start_sweep, inputs=[axes, processes], inputs_kwargs=kwargs, outputs=run_msg,
+                    api_name="start_sweep").success(run_ctl.timer_on, outputs=timer, api_name=False)
+    cluster_btn.click(run_ctl.cluster_export, inputs=[nodes, gpus_per_node, hours, partition], inputs_kwargs=kwargs,
+                      outputs=[sbatch_code, multinode_code], api_name="cluster_export")
+    timer.tick(run_ctl.tick, outputs=live, api_name=False, show_progress="hidden")
+    app.load(run_ctl.attach, outputs=live, api_name=False)
+    gr.api(run_ctl.training_status, api_name="training_status")
+    gr.api(run_ctl.start_training_config, api_name="start_training_config")

@@ -1,0 +1,25 @@
+"""`python -m workbench worker`: the headless supervisor for a server. It drains the same queue as the app;
+the queue's claim makes sure the app and a worker never run the same job."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "run queued jobs without a browser (a headless supervisor); Ctrl-C to stop watching"
+
+
+def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
+    w = sub.add_parser("worker", help=HELP, description=HELP, parents=parents)
+    w.add_argument("--until-empty", action="store_true", help="exit once no job is queued or running")
+    w.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.jobs.supervisor import Supervisor
+
+    supervisor = Supervisor()
+    if args.until_empty:
+        supervisor.run_until_empty()
+        print("no job queued or running: done")
+        return 0
+    supervisor.serve_forever()
+    return 0
