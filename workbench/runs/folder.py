@@ -29,13 +29,15 @@ FINISHED = ("stopped", "completed", "failed", "interrupted")
 
 
 def _pid_alive(pid: int) -> bool:
+    """A process that runs (a zombie, killed but not yet reaped by its parent, does not)."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    return True
 
 
 @dataclass
