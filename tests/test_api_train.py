@@ -61,7 +61,7 @@ def test_three_step_run_polled_to_completion_while_a_second_start_is_refused(idl
     snap = _status(idle)
     run_id = snap["run_id"]
     assert run_id in message and snap["active"]
-    with pytest.raises(AppError, match=f"run {run_id} is .*one run at a time"):
+    with pytest.raises(AppError, match=f"{run_id}.* one run at a time"):
         idle.predict(**TINY, api_name="/start_training")
 
     # A second browser tab / a reloaded page: a new session sees the same run and its chart so far.
@@ -69,7 +69,7 @@ def test_three_step_run_polled_to_completion_while_a_second_start_is_refused(idl
     other = Client(app_url, verbose=False)
     seen = _status(other)
     assert seen["run_id"] == run_id and len(seen["metrics"]) >= 1
-    from workbench.ui.tabs.train import attach
+    from workbench.ui.tabs.train_run import attach
 
     figure, progress, log, badge, timer, _resume = attach()
     assert timer.active and run_id in badge and any(t.name == "train loss" for t in figure.data)

@@ -59,8 +59,11 @@ def snapshot(job: Job | None) -> dict:
     run = RunDir(job.run_dir)
     done, total, eta = _progress(job)
     saved = run.saved_model() if job.kind == "train" else None
+    state = job.state
+    if job.kind == "train" and state == "cancelled" and run.read_status().get("state") == "stopped":
+        state = "stopped"  # stopped by its user at a step boundary: resumable, as the run folder says
     return {
-        "state": job.state, "active": job.state in ("queued", *queue.ACTIVE), "job_id": job.id, "kind": job.kind,
+        "state": state, "active": job.state in ("queued", *queue.ACTIVE), "job_id": job.id, "kind": job.kind,
         "run_id": run.id, "run_dir": str(run.path), "step": done, "max_steps": total,
         "elapsed_s": round(elapsed(job) or 0.0, 1), "eta_s": eta if job.state in queue.ACTIVE else None,
         "metrics": run.read_metrics() if job.kind == "train" else [],

@@ -1,6 +1,6 @@
 """Runs tab: every run in outputs/, one run's config and charts, deletion with confirmation, 2+ runs
-overlaid with their config diff, and merge / export of a run's adapter. Logic: workbench.compare and
-workbench.merge.
+overlaid with their config diff, sweeps with their table, and merge / export of a run's adapter. Logic:
+workbench.runs.compare, workbench.jobs.sweep and workbench.export.merge.
 """
 from __future__ import annotations
 
@@ -25,6 +25,29 @@ def _run(choice) -> RunDir:
 
 
 # -- handlers -----------------------------------------------------------------------------------------
+
+@handler
+def list_sweeps():
+    """Sweep ids, newest first."""
+    from workbench.jobs.sweep import sweep_ids
+
+    ids = sweep_ids()
+    return gr.update(choices=ids, value=ids[0] if ids else None)
+
+
+@handler
+def show_sweep(sweep_id):
+    """A sweep's table (each point's settings, final train loss, best eval loss, ROUGE-L when evaluated; the
+    best row starred) and its runs' loss curves overlaid."""
+    from workbench.jobs.sweep import sweep_table
+
+    if not sweep_id:
+        raise WorkbenchError("choose a sweep (queue one from the Train tab's Sweep section)")
+    rows, folders = sweep_table(sweep_id)
+    runs = [RunDir(f) for f in folders]
+    curves = compare.loss_curves(runs)
+    return pd.DataFrame(rows), compare.loss_figure(curves, title=f"Loss · {sweep_id}")
+
 
 @handler
 def list_runs():
@@ -138,7 +161,18 @@ def build_runs_tab(app: gr.Blocks) -> None:
         overlay = gr.Plot(label="Loss curves")
         diff = gr.Dataframe(label="Settings that differ", interactive=False, wrap=True)
 
+    with gr.Tab("Sweeps"):
+        with gr.Row():
+            sweep = gr.Dropdown([], label="Sweep", scale=3, allow_custom_value=True)
+            sweeps_btn = gr.Button("Refresh", size="sm", scale=0)
+            sweep_btn = gr.Button("Show", variant="primary", scale=0)
+        sweep_table = gr.Dataframe(label="Points (★ = lowest best eval loss)", interactive=False, wrap=True)
+        sweep_plot = gr.Plot(label="Loss curves of the sweep")
+
     refresh_btn.click(list_runs, None, [table, run, picked], api_name="list_runs")
+    sweeps_btn.click(list_sweeps, None, sweep, api_name="list_sweeps")
+    app.load(list_sweeps, None, sweep, api_name=False)
+    sweep_btn.click(show_sweep, sweep, [sweep_table, sweep_plot], api_name="show_sweep")
     app.load(list_runs, None, [table, run, picked], api_name=False)
     open_btn.click(open_run, run, [config, status, chart, evals_md, plan_md, out_dir], api_name="open_run")
     delete_btn.click(delete_run, [run, confirm], [delete_md, table, run, picked, confirm], api_name="delete_run")
