@@ -32,10 +32,12 @@ test-fast: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
 # Training throughput vs the reference notebook recipe (~15 min on 2 cores), then the UI under load and the
-# cold start (~3 min); results in benchmarks/results/, levers in benchmarks/NOTES.md.
+# cold start (~3 min), then submit-to-first-step of a queued job vs an in-process start (~2 min); results in
+# benchmarks/results/, levers in benchmarks/NOTES.md.
 bench: setup
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/train_throughput.py
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/ui_latency.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/job_start.py
 
 clean:
 	rm -rf .venv .pytest_cache

@@ -52,7 +52,7 @@ def submit(kind: str, config: str | Settings, *, processes: int = 1, sweep_id: s
     if not 1 <= processes <= MAX_PROCESSES:
         raise ConfigError(f"processes must be between 1 and {MAX_PROCESSES}; got {processes}")
     if processes > 1 and not k.distributed:
-        raise ConfigError(f"a {kind} job runs as one process; processes must be 1")
+        raise ConfigError(f"{kind} jobs run as one process; processes must be 1")
     prepared = k.prepare(cfg)
     job = Job(id=queue.new_id(), kind=kind, name=prepared.name, config=prepared.config.to_yaml(), state="queued",
               run_dir=str(prepared.run_dir), processes=processes, sweep_id=sweep_id)

@@ -192,7 +192,7 @@ class Supervisor:
         run_status = _run_status(job)
         if job.state == "stopping":
             state, error = "cancelled", None
-        elif code == 0 or (code == -1 and run_status.get("state") == "completed"):
+        elif code == 0 or (code == -1 and run_status.get("state") == "completed"):  # -1: re-attached, exit unknown
             state, error = ("failed", run_status.get("error")) if run_status.get("state") == "failed" else \
                 ("completed", None)
         else:
@@ -213,6 +213,9 @@ def _python_command(processes: int) -> list[str]:
 
 
 def _run_status(job: Job) -> dict:
+    """A training job's run status.json (other kinds write into folders whose status is not theirs)."""
+    if job.kind != "train":
+        return {}
     try:
         return json.loads((Path(job.run_dir) / "status.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -89,14 +89,29 @@ class MetricsCallback(TrainerCallback):
 
 
 class StopCallback(TrainerCallback):
-    """Ends training at the next step boundary when the flag is set, saving a checkpoint there."""
+    """Ends training at the next step boundary when the flag is set, saving a checkpoint there.
+
+    Under DDP every process must stop at the same step (one that stopped alone would leave the others
+    waiting in an all-reduce), so the processes agree on the flag with a one-number all-reduce per step."""
 
     def __init__(self, stop: threading.Event):
         self.stop = stop
         self.stopped_at: int | None = None
 
+    def _agreed(self) -> bool:
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return self.stop.is_set()
+        import torch
+
+        device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+        flag = torch.tensor([1.0 if self.stop.is_set() else 0.0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
     def on_step_end(self, args, state, control, **kw):
-        if self.stop.is_set():
+        if self._agreed():
             control.should_training_stop = True
             control.should_save = True
             self.stopped_at = state.global_step
