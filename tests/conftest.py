@@ -20,6 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """The session's outputs folder goes with the session (runs, jobs.sqlite3, worker logs)."""
+    import shutil
+
+    shutil.rmtree(_SESSION_OUTPUTS, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     from workbench.models.embedded import default_model_dir

@@ -1,10 +1,16 @@
-"""Memory / time estimates: exact parameter counts where a config exists, sane orderings, fit verdicts."""
+"""Memory / time estimates: exact parameter counts where a config exists, sane orderings, fit verdicts, and the
+machine decisions taken from the preflight Plan. tests/test_estimate_measured.py holds the numbers to a real run."""
+import dataclasses
+import json
+
 import pytest
 
 from conftest import quick_config
 from workbench.config import presets
+from workbench.config.preflight import preflight
 from workbench.config.run import RunConfig
-from workbench.runs.folder import RunDir
+from workbench.core.errors import ModelError, PathError
+from workbench.models.device import pick_dtype
 from workbench.training.estimate import GB, estimate, lora_params, model_shape, planned_steps
 
 GPU_24GB = dict(device="cuda", available_bytes=24 * GB)
@@ -89,14 +95,56 @@ def test_cpu_guidance_and_markdown():
 def test_a_model_with_no_config_and_no_size_in_its_name_says_why():
     cfg = RunConfig()
     cfg.set("model.name", "someone/mystery-model")
-    with pytest.raises(ValueError, match="no size such as '7b'"):
+    with pytest.raises(ModelError, match="no size such as '7b'"):
         estimate(cfg, device="cpu")
 
 
-@pytest.mark.slow
-def test_time_estimate_is_the_right_order_of_magnitude_here(lora_run):
-    """Against a real 3-step run of the same config on this machine (shared CPU: a loose bound)."""
-    rows = [r for r in RunDir(lora_run.run_dir).read_metrics() if "loss" in r]
-    measured = (rows[-1]["elapsed_s"] - rows[0]["elapsed_s"]) / (len(rows) - 1)
-    est = estimate(quick_config(""), device="cpu")
-    assert measured / 10 < est.step_seconds < measured * 10, (est.step_seconds, measured)
+def test_the_estimate_takes_dtype_and_quantization_from_the_plan():
+    """The Plan decides once; the estimate must not decide again from the config ('auto' stays 'auto' there)."""
+    cfg = quick_config("")
+    plan = preflight(cfg)
+    as_planned = estimate(cfg, plan)
+    assert (as_planned.device, as_planned.dtype, as_planned.quantization) == (plan.device, plan.dtype, "none")
+    other = "bfloat16" if plan.dtype == "float32" else "float32"
+    replanned = estimate(cfg, dataclasses.replace(plan, dtype=other))
+    assert replanned.dtype == other and cfg.model.dtype == "auto"
+    assert replanned.weights_bytes == as_planned.weights_bytes * (2 if other == "float32" else 0.5)
+    four_bit = estimate(cfg, dataclasses.replace(plan, quantization="4bit"))
+    assert four_bit.quantization == "4bit" and four_bit.weights_bytes < 0.5 * as_planned.weights_bytes
+
+
+def test_asking_about_another_device_decides_its_dtype_by_the_same_rule():
+    cfg = quick_config("")
+    plan = preflight(cfg)
+    elsewhere = "cuda" if plan.device == "cpu" else "cpu"
+    est = estimate(cfg, plan, device=elsewhere, available_bytes=24 * GB)
+    assert (est.device, est.dtype) == (elsewhere, pick_dtype(cfg.model.dtype, elsewhere))
+    assert est.device_label.endswith("with 24.0 GB")
+
+
+def test_steps_are_counted_in_the_plans_data_file(data_dir):
+    def rows_file(name: str, n: int) -> str:
+        path = data_dir / name
+        path.write_text("".join(json.dumps({"instruction": f"Say {i}.", "response": f"{i}"}) + "\n"
+                                for i in range(n)), encoding="utf-8")
+        return str(path.resolve())
+
+    forty, eighty = rows_file("forty.jsonl", 40), rows_file("eighty.jsonl", 80)
+    cfg = quick_config("", **{"data.source": forty, "data.max_rows": 0, "train.max_steps": -1,
+                              "train.epochs": 1, "train.batch_size": 4})
+    plan = preflight(cfg)
+    assert plan.data_is_local and plan.data_source == forty
+    assert estimate(cfg, plan).steps == 9  # 40 rows - 15% held out = 34 → 9 batches of 4
+    # The file the Plan resolved is the one counted, not the config's spelling of it.
+    assert estimate(cfg, dataclasses.replace(plan, data_source=eighty)).steps == 17  # 68 rows → 17 batches
+
+
+def test_the_train_tab_estimates_as_preflight_plans_and_only_readable_paths(tmp_path):
+    from workbench.ui.tabs.train_run import estimate_for
+
+    est = estimate_for(quick_config(""))
+    assert est.dtype == preflight(quick_config("")).dtype and "per step" in est.markdown()
+    outside = tmp_path / "elsewhere.jsonl"
+    outside.write_text('{"instruction": "a", "response": "b"}\n', encoding="utf-8")
+    with pytest.raises(PathError, match="outside the folders"):
+        estimate_for(quick_config("", **{"data.source": str(outside)}))

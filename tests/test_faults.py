@@ -177,6 +177,23 @@ def test_sigkill_mid_run_then_restart_marks_it_interrupted_and_resume_reaches_th
     assert (run.adapter / "adapter_model.safetensors").is_file()
 
 
+def test_a_damaged_queue_file_is_moved_aside_and_said_and_the_app_serves(tmp_path):
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    (outputs / "jobs.sqlite3").write_bytes(b"\x00garbage, not SQLite\x00" * 200)
+    app = Served(outputs, tmp_path / "app.log").start()
+    try:
+        client = app.client()
+        notice = client.predict(api_name="/queue_notice")
+        aside = [p.name for p in outputs.iterdir() if p.name.startswith("jobs.sqlite3.damaged-")]
+        assert len(aside) == 1 and aside[0] in notice and "moved aside" in notice
+        assert "damaged" in (outputs / "workbench.log").read_text()  # and the log says so
+        assert client.predict(api_name="/list_jobs") == []  # a fresh queue
+        app_answers(client)
+    finally:
+        app.close()
+
+
 def test_twenty_api_clients_page_the_dataset_while_a_run_trains(served, tmp_path):
     """20 clients, each with its own connection, page and search the bundled dataset while the served app
     trains; none gets an error. The training slowdown is printed (measured, not asserted). The clients run

@@ -4,7 +4,6 @@ on (re-attached) or with it (interrupted, resumed to the same final step)."""
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest

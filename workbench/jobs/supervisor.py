@@ -27,6 +27,7 @@ from workbench.jobs import queue
 from workbench.jobs.kinds import get_kind
 from workbench.jobs.processes import gpu_ids, own_identity, owner_alive, same_process_alive, start_time
 from workbench.jobs.queue import Job
+from workbench.jobs.standby import WarmWorker
 from workbench.jobs.submit import config_file, job_folder, kill_group, request_stop
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ STOP_GRACE_S = float(os.environ.get("WORKBENCH_STOP_GRACE_S", "300"))  # a step 
 KILL_AFTER_S = 15.0  # after SIGTERM, before SIGKILL
 LOG_TAIL_LINES = 20
 WORKER_NICENESS = 10  # workers yield the CPU to the web server's requests (benchmarks/ui_latency.py)
+# A warm standby worker saves a fresh process's imports (~8 s) per job; CPU machines only (see standby.py).
+WARM_WORKER = os.environ.get("WORKBENCH_WARM_WORKER", "1") not in ("0", "false", "no")
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Supervisor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.warm = WarmWorker(enabled=WARM_WORKER)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "Supervisor":
@@ -77,6 +81,7 @@ class Supervisor:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        self.warm.drop()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -101,6 +106,7 @@ class Supervisor:
         while True:
             self.tick()
             if not self.workers and not queue.list_jobs(("queued",), limit=1):
+                self.warm.drop()
                 return
             time.sleep(self.poll_s)
 
@@ -111,6 +117,8 @@ class Supervisor:
                 self._watch(worker)
             while (job := queue.claim(self.owner, self._fits)) is not None:
                 self._spawn(job)
+            if self.workers and not gpu_ids():
+                self.warm.ensure()  # warm for the next job while this one runs
 
     def recover(self) -> None:
         """On start: re-attach the jobs whose worker still runs; the others were interrupted."""
@@ -153,14 +161,19 @@ class Supervisor:
         if devices:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, devices))
         command = ["nice", "-n", str(WORKER_NICENESS), *_python_command(job.processes), *args]
-        log.info("job %s: starting %s", job.id, " ".join(command))
-        try:
-            with open(folder / "worker.log", "ab") as out:
-                proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        except OSError as e:
-            queue.set_state(job.id, "failed", error=f"the worker could not start: {e}")
-            return
+        proc = None
+        if job.processes == 1 and not gpu_ids():
+            proc = self.warm.hand_over(args, {k: v for k, v in env.items() if os.environ.get(k) != v},
+                                       folder / "worker.log")
+        if proc is None:
+            log.info("job %s: starting %s", job.id, " ".join(command))
+            try:
+                with open(folder / "worker.log", "ab") as out:
+                    proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            except OSError as e:
+                queue.set_state(job.id, "failed", error=f"the worker could not start: {e}")
+                return
         started = start_time(proc.pid)
         queue.update(job.id, pid=proc.pid, pid_started=started, devices=",".join(map(str, devices)))
         self.workers[job.id] = Worker(job.id, proc.pid, started, devices, proc)

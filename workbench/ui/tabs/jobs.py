@@ -18,7 +18,9 @@ def _frame() -> pd.DataFrame:
     return pd.DataFrame(view.table(), columns=view.COLUMNS)
 
 
-def _note() -> str:
+@handler
+def queue_notice() -> str:
+    """What the user must know about the queue itself (e.g. a damaged queue file that was moved aside)."""
     damaged = queue.damaged_note()
     return f"⚠️ {damaged}" if damaged else ""
 
@@ -56,7 +58,7 @@ def refresh(selected: str | None):
     job_id = selected or (jobs[0].id if jobs else None)
     snap = view.snapshot(queue.get(job_id)) if job_id else view.snapshot(None)
     figure, progress, log, badge = live.render(snap)
-    return _frame(), badge, progress, figure, log, _note()
+    return _frame(), badge, progress, figure, log, queue_notice()
 
 
 @handler
@@ -109,5 +111,6 @@ def build_jobs_tab(app: gr.Blocks) -> None:
     resume_btn.click(lambda j: act("resume", j), inputs=job_id, outputs=message, api_name=False)
     submit_btn.click(submit_job, inputs=[kind, config, processes], outputs=submitted, api_name="submit_job")
     gr.api(list_jobs, api_name="list_jobs")
+    gr.api(queue_notice, api_name="queue_notice")
     gr.api(cancel_job, api_name="cancel_job")
     gr.api(resume_job, api_name="resume_job")
