@@ -223,6 +223,15 @@ def journey(page, client):
     assert snap["state"] == "completed" and snap["step"] == MAX_STEPS and snap["adapter"]
     screenshot(page, "06-train-done")
 
+    # The Jobs tab lists it as a completed job; clicking its row follows it.
+    open_tab(page, "Jobs")
+    job_cell = visible(page.get_by_role("gridcell", name=run_id)).first
+    job_cell.wait_for()
+    job_cell.click()
+    wait_for(lambda: run_id in visible(page.locator("#jobs-selected textarea, #jobs-selected input")).first
+             .input_value() or badge_state(page) == "completed", 30, 0.3, "the job to be selected")
+    screenshot(page, "06b-jobs")
+
     # The Runs tab lists it.
     open_tab(page, "Runs")
     visible(page.get_by_role("button", name="Refresh", exact=True)).click()
@@ -265,3 +274,39 @@ def journey(page, client):
         assert 0.0 <= float(cells["rouge_l"]) <= 1.0
     assert visible(page.get_by_text("base model")).count()
     screenshot(page, "09-evaluate")
+
+    # 9. Queue a sweep (2 points) and see its table in the Runs tab; export the config for a cluster.
+    open_tab(page, "Train")
+    visible(page.get_by_text(re.compile("^Sweep: a grid"))).first.click()
+    labelled(page, "settings and values").fill("adapter.r: 4, 8")
+    visible(page.get_by_role("button", name="Queue the sweep")).click()
+    visible(page.get_by_text(re.compile(r"Queued sweep \*?\*?sweep-"))).first.wait_for()
+    sweep_jobs = [j for j in client.predict(api_name="/list_jobs") if j["sweep_id"]]
+    assert len(sweep_jobs) == 2
+    visible(page.get_by_text(re.compile("^Export for a cluster"))).first.click()
+    visible(page.get_by_role("button", name="Write the sbatch script")).click()
+    visible(page.get_by_text("#SBATCH --nodes=2")).first.wait_for()
+    screenshot(page, "10-sweep-and-cluster")
+    open_tab(page, "Runs")
+    visible(page.get_by_role("tab", name="Sweeps", exact=True)).first.click()
+    visible(page.get_by_role("button", name="Refresh", exact=True)).last.click()
+    visible(page.get_by_role("button", name="Show", exact=True)).click()
+    visible(page.get_by_role("columnheader", name="adapter.r")).first.wait_for()
+    screenshot(page, "11-sweep-table")
+
+    # 10. The Jobs tab stops the sweep: cancel one job from the table, the rest through the API.
+    open_tab(page, "Jobs")
+    first = sweep_jobs[-1]["id"]  # the oldest: queued first, so running or about to
+    cell = visible(page.get_by_role("gridcell", name=first)).first
+    cell.wait_for()
+    cell.click()
+    visible(page.get_by_role("button", name="Cancel / stop")).click()
+    visible(page.get_by_text(re.compile(r"(stopping job|cancelled before it started)"))).first.wait_for()
+    for job in sweep_jobs:
+        try:
+            client.predict(job["id"], api_name="/cancel_job")
+        except Exception:  # noqa: BLE001 - already cancelled or stopping: that is the point
+            pass
+    wait_for(lambda: all(j["state"] in ("cancelled", "completed") for j in client.predict(api_name="/list_jobs")
+                         if j["sweep_id"]), 300, 1.0, "the sweep's jobs to end")
+    screenshot(page, "12-jobs-cancelled")
