@@ -24,7 +24,24 @@ def pytest_sessionfinish(session, exitstatus):
     """The session's outputs folder goes with the session (runs, jobs.sqlite3, worker logs)."""
     import shutil
 
+    from workbench.jobs.supervisor import shutdown
+
+    shutdown()  # the app fixture's supervisor thread would otherwise poll a queue that is gone
     shutil.rmtree(_SESSION_OUTPUTS, ignore_errors=True)
+
+
+@pytest.fixture
+def keep_logging():
+    """For tests that call the CLI's main() in-process (it configures the root logger for its process):
+    give the test session its own logging back afterwards. Import it into a module to make it autouse there."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

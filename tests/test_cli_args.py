@@ -14,16 +14,7 @@ from workbench.config.run import RunConfig
 from workbench.config.tasks import EvalConfig, MergeConfig
 from workbench.core.errors import EvalError
 
-
-@pytest.fixture(autouse=True)
-def keep_logging():
-    """main() configures the root logger for its process; give the test session its own back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("keep_logging")  # main() configures the root logger
 
 
 def _help(capsys, command: str) -> str:

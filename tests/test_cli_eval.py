@@ -1,6 +1,5 @@
 """`python -m workbench eval` and `merge` on a real short run."""
 import json
-import logging
 import shutil
 import subprocess
 
@@ -9,20 +8,9 @@ import pytest
 from conftest import PY, ROOT
 from workbench.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("keep_logging")]
 
 KEYS = {"input", "generated", "base_generated", "ground_truth", "rouge_l", "bleu"}
-
-
-@pytest.fixture(autouse=True)
-def keep_logging():
-    """main() configures the root logger for its process; give the test session its own back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ on (re-attached) or with it (interrupted, resumed to the same final step)."""
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
 from conftest import PY, ROOT, quick_config
+from e2e_helpers import wait_for
 from workbench.core.errors import ConfigError
 from workbench.jobs import queue, submit, view
 from workbench.jobs.supervisor import Supervisor
@@ -25,16 +25,6 @@ def outputs(tmp_path, monkeypatch):
 def tiny(**sets):
     # No validation split: a stopped run skips the final eval anyway, and this keeps the tests short.
     return quick_config("", **{"data.val_size": 0, "train.save_steps": 1, **sets})
-
-
-def wait_for(predicate, timeout=600, every=0.3, what="the condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def state(job_id):

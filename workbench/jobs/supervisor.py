@@ -282,3 +282,12 @@ def ensure_started() -> Supervisor:
         if _SUPERVISOR is None:
             _SUPERVISOR = Supervisor().start()
         return _SUPERVISOR
+
+
+def shutdown() -> None:
+    """Stop this process's supervisor thread (workers keep running), e.g. before its outputs folder goes."""
+    global _SUPERVISOR
+    with _START_LOCK:
+        if _SUPERVISOR is not None:
+            _SUPERVISOR.close()
+            _SUPERVISOR = None
