@@ -23,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from workbench.prompts import templates  # noqa: E402
 from workbench.config.run import DEFAULT_DATA
 from workbench.config.generation import GenerationConfig  # noqa: E402
-from workbench.data.sources import load_canonical  # noqa: E402
+from workbench.data.load import load_canonical  # noqa: E402
 from workbench.generation.inference import CACHE, chat_stream, generate_batch  # noqa: E402
 
 

@@ -130,13 +130,13 @@ def eval_loss(adapter: Path, eval_file: str, cfg) -> float:
     from peft import PeftModel
 
     from workbench.prompts import templates
-    from workbench.data import sources
+    from workbench.data.load import load_canonical
     from workbench.models.load import load_model
 
     loaded = load_model("default")
     model = PeftModel.from_pretrained(loaded.model, str(adapter)).eval()
     template = templates.load(cfg.data.template)
-    ds, _ = sources.load_canonical(eval_file)
+    ds, _ = load_canonical(eval_file)
     total, count = 0.0, 0
     with torch.no_grad():
         for row in ds:
@@ -156,12 +156,12 @@ def token_stats(train_file: str, cfg, block: int | None) -> dict:
     into wrapped blocks attend across the block: `block`.
     """
     from workbench.prompts import templates
-    from workbench.data import sources
+    from workbench.data.load import load_canonical
     from workbench.models.load import load_tokenizer
 
     tok = load_tokenizer("default")
     template = templates.load(cfg.data.template)
-    ds, _ = sources.load_canonical(train_file)
+    ds, _ = load_canonical(train_file)
     trained = total = squares = 0
     for row in ds:
         labels = templates.encode_row(template, row, tok, cfg.data.max_length)["labels"]

@@ -124,11 +124,21 @@ def test_upload_then_load(client, dirs, tmp_path):
     up = tmp_path / "my upload.csv"
     up.write_text("question,answer\nWhat is 2+2?,4\nCapital of France?,Paris\n")
     source = client.predict(handle_file(str(up)), api_name="/upload_dataset")
-    assert Path(source) == data / "uploads" / "my_upload.csv" and Path(source).read_text() == up.read_text()
+    assert Path(source) == data / "uploads" / "my-upload.csv" and Path(source).read_text() == up.read_text()
     status, *_ = load(client, source)
     assert "no known format fits" in status and "answer, question" in status  # columns found, what is missing
     status, *_, table, info, _ = load(client, source, column_map="question→instruction, answer→output")
     assert status.startswith("✅") and "format **alpaca**" in status and table["data"][1][4] == "Paris"
+
+
+def test_load_message_says_how_the_file_was_read_and_names_unusable_rows(client, dirs):
+    data, _ = dirs
+    src = data / "excel.csv"
+    src.write_bytes("instruction;output\nSay hi, please;Hi, you\nEmpty answer;\nCount;3\n".encode("utf-8-sig"))
+    status, *_, table, info, _ = load(client, src)
+    assert status.startswith("✅") and "CSV delimiter ';' (semicolon); UTF-8 byte-order mark skipped" in status
+    assert "1 of 3 rows has a missing" in status and "#1: output is missing (null)" in status
+    assert table["data"][0][2:] == ["Say hi, please", "", "Hi, you"] and "of 3" in info
 
 
 @pytest.mark.parametrize("name,content,message", [

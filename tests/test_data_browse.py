@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from workbench.data import browse, charts, sources
+from workbench.data import browse, charts, stats
+from workbench.data.load import load_canonical
 from workbench.core.errors import DataError
 
 
@@ -62,11 +63,11 @@ def test_jump_to_row_and_row_views(hundred):
 
 
 def test_row_view_matches_what_training_uses(data_dir):
-    """The row shown is the row the engine trains on (sources.load_canonical)."""
+    """The row shown is the row the engine trains on (load.load_canonical)."""
     rows = [{"instruction": "I", "context": "C", "response": "R", "category": "k", "extra": 1}]
     path = jsonl(data_dir / "d.jsonl", rows)
     view = browse.open_view(path, "alpaca", {"context": "input", "response": "output"})
-    trained, _ = sources.load_canonical(path, "alpaca", {"context": "input", "response": "output"})
+    trained, _ = load_canonical(path, "alpaca", {"context": "input", "response": "output"})
     assert view.canonical_row(0) == trained[0]
     assert "ignored: extra" in view.detection.reason
 
@@ -88,7 +89,7 @@ def test_stats_counts(hundred, tokenizer):
     assert list(s.chars["instruction"][:3]) == [13, 13, 13] and len(s.chars["output"]) == 100
     assert s.token_rows == 100 and len(s.tokens["output"]) == 100
     assert s.tokens["instruction"][0] == len(tokenizer("Instruction 0", add_special_tokens=False)["input_ids"])
-    md = browse.stats_markdown(s)
+    md = stats.stats_markdown(s)
     assert "**100 rows** · 1 exact duplicate rows" in md and "| input | 49 | 1 |" in md and "all 100 rows" in md
 
 
@@ -96,7 +97,7 @@ def test_token_lengths_are_sampled_on_big_data(hundred, tokenizer):
     tokens, n = hundred.token_lengths(tokenizer, sample=20)
     assert n == 20 and all(len(v) == 20 for v in tokens.values())
     s = hundred.stats(tokenizer, "x", sample=20)
-    assert "a random sample of 20 rows" in browse.stats_markdown(s)
+    assert "a random sample of 20 rows" in stats.stats_markdown(s)
 
 
 def test_chat_datasets_browse_by_role(data_dir):

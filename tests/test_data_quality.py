@@ -6,8 +6,13 @@ import json
 
 import pytest
 
-from workbench.data import quality, sources
-from workbench.data.quality import CleanOptions, mask_pii
+from workbench.core.errors import DataError
+from workbench.data import quality
+from workbench.data.formats import detect_format
+from workbench.data.load import load_canonical
+from workbench.data.pii import mask_pii
+from workbench.data.quality import CleanOptions
+from workbench.data.read import load_raw
 
 
 @pytest.mark.parametrize("text,expected,kinds", [
@@ -40,8 +45,8 @@ def rows_file(data_dir, rows, name="src.jsonl"):
 
 
 def load(path):
-    raw = sources.load_raw(str(path))
-    return raw, sources.detect_format(raw.column_names).format
+    raw = load_raw(str(path))
+    return raw, detect_format(raw.column_names).format
 
 
 STORY = ("the quick brown fox jumps over the lazy dog while the farmer watches from the old red barn near the "
@@ -83,7 +88,7 @@ def test_clean_pipeline_report_and_versioned_output(data_dir, tokenizer):
     assert "6 rows in → 3 rows out" in md and "src.clean-v1.jsonl" in md
     assert hashlib.sha256(src.read_bytes()).hexdigest() == digest  # the source is never modified
     # the cleaned file is a dataset the engine loads as it is
-    ds, det = sources.load_canonical(str(result.path))
+    ds, det = load_canonical(str(result.path))
     assert det.format == "alpaca" and len(ds) == 3
     # cleaning again makes v2 (nothing overwritten), and cleaning the cleaned file does not stack names
     again = quality.clean_dataset(raw, fmt, CleanOptions(near_dedup=False, mask_pii=False), None, "src")
@@ -103,6 +108,6 @@ def test_length_filter_under_a_template_and_chat_rows(data_dir, tokenizer):
 
 def test_removing_every_row_is_refused(data_dir, tokenizer):
     raw, fmt = load(rows_file(data_dir, [{"instruction": "a", "output": "b"}]))
-    with pytest.raises(sources.DataError, match="removed every row"):
+    with pytest.raises(DataError, match="removed every row"):
         quality.clean_dataset(raw, fmt, CleanOptions(min_tokens=1000), tokenizer, "src")
     assert not list((data_dir / "cleaned").glob("*.jsonl"))

@@ -7,9 +7,13 @@ import os
 import pandas as pd
 import pytest
 
-from workbench.data import sources, upload
-from workbench.core.errors import DataError
-from workbench.core.errors import PathError
+from workbench.config.column_map import parse_column_map
+from workbench.data import upload
+from workbench.data.load import load_canonical
+from workbench.data.read import load_raw, ui_source
+from workbench.data.repair import MalformedLinesError, write_valid_lines
+from workbench.data.split import split_sizes
+from workbench.core.errors import ConfigError, DataError, PathError
 from workbench.core.paths import confine
 
 ALPACA = [{"instruction": f"Task {i}", "input": "" if i % 2 else f"ctx {i}", "output": f"Answer {i}"} for i in range(6)]
@@ -23,6 +27,7 @@ ROWS_BY_FORMAT = {
                                     {"from": "gpt", "value": "G"}]}],
     "messages": [{"messages": [{"role": "user", "content": "U"}, {"role": "assistant", "content": "A"}]}],
     "prompt_completion": [{"prompt": "P", "completion": "C"}],
+    "input_target": [{"input_text": "P", "target_text": "C"}],
 }
 
 
@@ -51,7 +56,7 @@ def write(path, rows, kind=None):
 
 @pytest.mark.parametrize("suffix", ["json", "jsonl", "csv", "parquet"])
 def test_every_file_type_loads_the_same_rows(data_dir, suffix):
-    ds, det = sources.load_canonical(str(write(data_dir / f"d.{suffix}", DOLLY)))
+    ds, det = load_canonical(str(write(data_dir / f"d.{suffix}", DOLLY)))
     assert det.format == "dolly" and "match the dolly schema" in det.reason
     assert ds[0] == {"instruction": "Q1", "input": "C1", "output": "R1", "category": "open_qa"}
     assert len(ds) == 2
@@ -59,7 +64,7 @@ def test_every_file_type_loads_the_same_rows(data_dir, suffix):
 
 @pytest.mark.parametrize("fmt", list(ROWS_BY_FORMAT))
 def test_each_format_is_detected_and_mapped(data_dir, fmt):
-    ds, det = sources.load_canonical(str(write(data_dir / f"{fmt}.jsonl", ROWS_BY_FORMAT[fmt])))
+    ds, det = load_canonical(str(write(data_dir / f"{fmt}.jsonl", ROWS_BY_FORMAT[fmt])))
     assert det.format == fmt
     row = ds[0]
     if fmt == "sharegpt":
@@ -75,31 +80,31 @@ def test_each_format_is_detected_and_mapped(data_dir, fmt):
 
 def test_override_and_column_map(data_dir):
     path = str(write(data_dir / "d.jsonl", DOLLY))
-    ds, det = sources.load_canonical(path, "alpaca", sources.parse_column_map("context→input, response→output"))
+    ds, det = load_canonical(path, "alpaca", parse_column_map("context→input, response→output"))
     assert det.format == "alpaca" and "chosen by the user" in det.reason
     assert ds[0]["input"] == "C1" and ds[0]["output"] == "R1" and ds[0]["category"] == "open_qa"
     with pytest.raises(DataError, match="format alpaca needs columns output"):
-        sources.load_canonical(path, "alpaca")
+        load_canonical(path, "alpaca")
     with pytest.raises(DataError, match="not in the data: answer"):
-        sources.load_canonical(path, "auto", {"answer": "output"})
+        load_canonical(path, "auto", {"answer": "output"})
     with pytest.raises(DataError, match="two columns the name instruction"):
-        sources.load_canonical(path, "auto", {"context": "instruction"})
+        load_canonical(path, "auto", {"context": "instruction"})
 
 
 def test_parse_column_map_forms():
     expected = {"context": "input", "response": "output"}
     for text in ("context→input, response→output", "context -> input\nresponse: output",
                  "{context: input, response: output}", '{"context": "input", "response": "output"}'):
-        assert sources.parse_column_map(text) == expected
-    assert sources.parse_column_map("") == {}
-    with pytest.raises(DataError, match="should look like"):
-        sources.parse_column_map("context")
+        assert parse_column_map(text) == expected
+    assert parse_column_map("") == {}
+    with pytest.raises(ConfigError, match="should look like"):
+        parse_column_map("context")
 
 
 def test_no_format_fits_lists_columns_and_whats_missing(data_dir):
     path = str(write(data_dir / "q.jsonl", [{"question": "q", "answer": "a", "instruction": "i"}]))
     with pytest.raises(DataError) as e:
-        sources.load_canonical(path)
+        load_canonical(path)
     msg = str(e.value)
     assert "answer, instruction, question" in msg and "alpaca needs instruction, output (missing output)" in msg
     assert "question→instruction" in msg  # says how to fix it
@@ -112,16 +117,16 @@ def test_malformed_lines_are_reported_and_can_be_skipped(data_dir):
     lines[4] = "[1, 2]"
     path.write_text("\n".join(lines) + "\n")
     original = path.read_bytes()
-    with pytest.raises(sources.MalformedLinesError) as e:
-        sources.load_raw(str(path))
+    with pytest.raises(MalformedLinesError) as e:
+        load_raw(str(path))
     assert [n for n, _ in e.value.bad] == [3, 5] and e.value.n_good == 4
     assert "line 3:" in str(e.value) and "line 5: a JSON list, not an object" in str(e.value)
     assert "skip malformed lines" in str(e.value)
-    fixed, skipped = sources.write_valid_lines(path)
+    fixed, skipped = write_valid_lines(path)
     assert skipped == 2 and fixed.parent == data_dir / "cleaned" and fixed.name == "bad.valid-v1.jsonl"
-    assert len(sources.load_raw(str(fixed))) == 4
+    assert len(load_raw(str(fixed))) == 4
     assert path.read_bytes() == original  # the source is never modified
-    assert sources.write_valid_lines(path)[0].name == "bad.valid-v2.jsonl"  # versioned, never overwritten
+    assert write_valid_lines(path)[0].name == "bad.valid-v2.jsonl"  # versioned, never overwritten
 
 
 @pytest.mark.parametrize("name,content,match", [
@@ -132,6 +137,7 @@ def test_malformed_lines_are_reported_and_can_be_skipped(data_dir):
     ("image.json", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary file"),
     ("noise.json", bytes(range(1, 255)) * 4, "not UTF-8"),
     ("array.json", b'[{"instruction": "a", "output": "b"},\n {"instruction": }]', "not valid JSON.*line 2"),
+    ("wrapped.json", b'{\n  "data": [\n    {"instruction": "a",}\n  ]\n}\n', "not valid JSON.*line 3, column"),
     ("scalars.jsonl", b"1\n2\n", "no line is a JSON object"),
     ("table.txt", b"a,b\n", "unsupported file type"),
     ("header_only.csv", b"instruction,output\n", "no rows"),
@@ -139,20 +145,20 @@ def test_malformed_lines_are_reported_and_can_be_skipped(data_dir):
 def test_bad_files_give_clear_messages(data_dir, name, content, match):
     (data_dir / name).write_bytes(content)
     with pytest.raises(DataError, match=match):
-        sources.load_canonical(str(data_dir / name))
+        load_canonical(str(data_dir / name))
 
 
 def test_missing_file_and_offline_hub_id():
     with pytest.raises(DataError, match="not found"):
-        sources.load_raw("data/does_not_exist.jsonl")
+        load_raw("data/does_not_exist.jsonl")
     with pytest.raises(DataError, match="HF_HUB_OFFLINE.*local JSON/JSONL/CSV/Parquet"):
-        sources.load_raw("someone/some-dataset")
+        load_raw("someone/some-dataset")
 
 
 def test_split_sizes_default_85_10_5():
-    assert sources.split_sizes(240, 0.10, 0.05) == {"train": 204, "validation": 24, "test": 12}
+    assert split_sizes(240, 0.10, 0.05) == {"train": 204, "validation": 24, "test": 12}
     with pytest.raises(DataError, match="too few"):
-        sources.split_sizes(2, 0.5, 0.5)
+        split_sizes(2, 0.5, 0.5)
 
 
 def test_confine_refuses_paths_outside_the_allowed_roots(data_dir, tmp_path, monkeypatch):
@@ -169,8 +175,8 @@ def test_confine_refuses_paths_outside_the_allowed_roots(data_dir, tmp_path, mon
     with pytest.raises(PathError):
         confine(str(link))
     with pytest.raises(DataError, match="outside the folders"):
-        sources.ui_source(str(link))
-    assert sources.ui_source("someone/hub-dataset") == "someone/hub-dataset"  # hub ids are not paths
+        ui_source(str(link))
+    assert ui_source("someone/hub-dataset") == "someone/hub-dataset"  # hub ids are not paths
     monkeypatch.setenv("WORKBENCH_ALLOWED_ROOTS", str(tmp_path))
     assert confine(str(link)) == outside.resolve()
 
@@ -179,7 +185,7 @@ def test_upload_copies_under_a_new_name_with_a_size_limit(data_dir, tmp_path, mo
     src = write(tmp_path / "my data.jsonl", ALPACA)
     first = upload.save_upload(src)
     second = upload.save_upload(src)
-    assert first == data_dir / "uploads" / "my_data.jsonl" and second.name == "my_data-2.jsonl"
+    assert first == data_dir / "uploads" / "my-data.jsonl" and second.name == "my-data-2.jsonl"  # core.naming.safe_name
     assert first.read_bytes() == second.read_bytes() == src.read_bytes()
     with pytest.raises(DataError, match="unsupported file type"):
         upload.save_upload(write(tmp_path / "x.txt", ALPACA, "jsonl"))

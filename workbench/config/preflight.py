@@ -52,7 +52,7 @@ def has_package(name: str) -> bool:
 
 
 def is_local_data(source: str) -> bool:
-    from workbench.data.sources import FILE_TYPES
+    from workbench.data.read import FILE_TYPES
 
     return is_local_path(source, tuple(FILE_TYPES))
 

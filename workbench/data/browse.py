@@ -1,4 +1,4 @@
-"""Browse a dataset of any size: pages, full-text search, category filter, one row, stats.
+"""Browse a dataset of any size: pages, full-text search, category filter, one row (stats: stats.py).
 
 A DatasetView keeps the raw Dataset memory-mapped (datasets' Arrow cache) and a flat Arrow table of
 the canonical text fields, built with Arrow column operations (no Python loop) for the instruction
@@ -9,20 +9,21 @@ formats. Search, filters and stats run as pyarrow compute kernels over whole col
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from workbench.data import sources
-from workbench.data.sources import CHAT_FORMATS, FIELD_SOURCES
 from workbench.core.errors import DataError
+from workbench.core.paths import resolve_local
+from workbench.data.formats import CHAT_FORMATS, FIELD_SOURCES, Detection, mapping_text, to_canonical
+from workbench.data.load import open_source
+from workbench.data.read import is_local
+from workbench.data.stats import TOKEN_SAMPLE, Stats, compute_stats, token_lengths
 
 PAGE_SIZES = (10, 25, 50, 100)
 CELL_CHARS = 300  # a table cell shows this much; the row view shows everything
-TOKEN_SAMPLE = 2000  # token lengths are measured on a sample of this many rows (tokenizing 1M rows takes minutes)
 INSTRUCTION_FIELDS = ("instruction", "input", "output")
 CHAT_FIELDS = ("system", "user", "assistant")
 
@@ -46,25 +47,10 @@ class Page:
         return f"rows {self.start + 1:,}–{end:,} of {scope} · page {self.page:,} of {self.pages:,}"
 
 
-@dataclass
-class Stats:
-    rows: int
-    fields: list[str]
-    categories: dict  # category → rows, most frequent first
-    empty: dict  # field → rows where it is empty or whitespace
-    duplicates: dict  # field → rows whose non-empty value already appeared in an earlier row
-    duplicate_rows: int  # rows whose text fields all equal an earlier row's
-    chars: dict  # field → np.ndarray of character lengths (every row)
-    tokens: dict = field(default_factory=dict)  # field → np.ndarray of token lengths (sampled rows)
-    token_rows: int = 0
-    tokenizer: str = ""
-    seconds: float = 0.0
-
-
 class DatasetView:
     """One loaded dataset, ready for paging, search, row views and stats."""
 
-    def __init__(self, raw, detection: sources.Detection, source: str = ""):
+    def __init__(self, raw, detection: Detection, source: str = ""):
         import pyarrow as pa
 
         if getattr(raw, "_indices", None) is not None:
@@ -79,6 +65,11 @@ class DatasetView:
 
     def __len__(self) -> int:
         return self.table.num_rows
+
+    @property
+    def stem(self) -> str:
+        """The file's name without its suffix, or the hub id: what files made from this data are named after."""
+        return resolve_local(self.source).stem if is_local(self.source) else self.source
 
     @property
     def columns(self) -> list[str]:
@@ -155,10 +146,10 @@ class DatasetView:
         return self.raw[self.check_row(row)]
 
     def canonical_row(self, row) -> dict:
-        """Exactly what the engine trains on for this row (sources.to_canonical, as prepare() runs it)."""
-        return sources.to_canonical(self.raw_row(row), self.format)
+        """Exactly what the engine trains on for this row (to_canonical, as load.canonical_rows runs it)."""
+        return to_canonical(self.raw_row(row), self.format)
 
-    # -- stats -------------------------------------------------------------------------------------
+    # -- stats (stats.py) ---------------------------------------------------------------------------
     def categories(self) -> dict:
         import pyarrow.compute as pc
 
@@ -167,61 +158,10 @@ class DatasetView:
         return {c["values"]: c["counts"] for c in counts}
 
     def stats(self, tokenizer=None, tokenizer_name: str = "", sample: int = TOKEN_SAMPLE, seed: int = 0) -> Stats:
-        import pyarrow.compute as pc
-
-        t0 = time.time()
-        empty, chars = {}, {}
-        for name in self.fields:
-            # Kernels that return booleans / lengths only: nothing here copies a text column.
-            col = self.table[name]
-            empty[name] = int(pc.sum(pc.match_substring_regex(col, r"^\s*$")).as_py() or 0)
-            chars[name] = pc.utf8_length(col).to_numpy(zero_copy_only=False).astype(np.int64)
-        dups, dup_rows = self._duplicates()
-        stats = Stats(len(self), list(self.fields), self.categories(), empty, dups, dup_rows, chars)
-        if tokenizer is not None:
-            stats.tokens, stats.token_rows = self.token_lengths(tokenizer, sample, seed)
-            stats.tokenizer = tokenizer_name or getattr(tokenizer, "name_or_path", "")
-        stats.seconds = time.time() - t0
-        return stats
-
-    def _duplicates(self) -> tuple[dict, int]:
-        """(per field: rows whose non-empty value appeared before, rows whose text fields all did).
-
-        One pass over the rows keeping 64-bit hashes in sets: ~2 s and ~150 MB for 1M rows, where
-        Arrow's count_distinct / group_by on long text columns hold copies of the strings (~1 GB)."""
-        seen = {name: set() for name in self.fields}
-        rows_seen: set = set()
-        dups = dict.fromkeys(self.fields, 0)
-        dup_rows = 0
-        for batch in self.table.select(self.fields).to_batches(max_chunksize=65536):
-            columns = [c.to_pylist() for c in batch.columns]
-            for name, values in zip(self.fields, columns):
-                known, before = seen[name], len(seen[name])
-                filled = [hash(v) for v in values if v.strip()]
-                known.update(filled)
-                dups[name] += len(filled) - (len(known) - before)
-            for row in zip(*columns):
-                h = hash(row)
-                if h in rows_seen:
-                    dup_rows += 1
-                else:
-                    rows_seen.add(h)
-        return dups, dup_rows
+        return compute_stats(self, tokenizer, tokenizer_name, sample, seed)
 
     def token_lengths(self, tokenizer, sample: int = TOKEN_SAMPLE, seed: int = 0) -> tuple[dict, int]:
-        """Token lengths per field on at most `sample` rows drawn with a fixed seed."""
-        n = len(self)
-        if n > sample:
-            rows = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
-            part = self.take(rows)
-        else:
-            part = self.table
-        out = {}
-        for name in self.fields:
-            texts = part[name].to_pylist()
-            ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
-            out[name] = np.array([len(x) for x in ids], dtype=np.int64)
-        return out, part.num_rows
+        return token_lengths(self, tokenizer, sample, seed)
 
 
 def _cut(value):
@@ -230,28 +170,29 @@ def _cut(value):
     return value
 
 
-def _as_text(column, n: int):
-    """A column as non-null strings, like sources.to_canonical's str() of each value."""
+def _as_text(raw, column: str | None):
+    """A column as non-null strings, like to_canonical's str() of each value."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if column is None:
-        return pc.fill_null(pa.nulls(n, pa.string()), "")
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        return pc.fill_null(column, "") if column.null_count else column  # no copy when nothing is null
-    if pa.types.is_integer(column.type) or pa.types.is_boolean(column.type):
-        return pc.fill_null(pc.cast(column, pa.string()), "")
-    return pa.array(["" if v is None else str(v) for v in column.to_pylist()], pa.string())
+    table = raw.data.table
+    if column is None or column not in table.column_names:
+        return pc.fill_null(pa.nulls(table.num_rows, pa.string()), "")
+    col = table[column]
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return pc.fill_null(col, "") if col.null_count else col  # no copy when nothing is null
+    if pa.types.is_integer(col.type) or pa.types.is_boolean(col.type):
+        return pc.fill_null(pc.cast(col, pa.string()), "")
+    # Anything else (lists, or JSON of mixed types stored as text) as datasets decodes it for to_canonical.
+    values = (v for batch in raw.select_columns([column]).iter(batch_size=10_000) for v in batch[column])
+    return pa.array(["" if v is None else str(v) for v in values], pa.string())
 
 
 def _flat_table(raw, fmt: str):
     """instruction / input / output / category as Arrow columns: renames and casts, no Python loop."""
     import pyarrow as pa
 
-    table = raw.data.table
-    cols = {dst: _as_text(table[src] if src and src in table.column_names else None, table.num_rows)
-            for dst, src in FIELD_SOURCES[fmt].items()}
-    return pa.table(cols)
+    return pa.table({dst: _as_text(raw, src) for dst, src in FIELD_SOURCES[fmt].items()})
 
 
 def _chat_table(raw, fmt: str):
@@ -262,7 +203,7 @@ def _chat_table(raw, fmt: str):
     for batch in raw.iter(batch_size=2048):
         keys = list(batch)
         for values in zip(*(batch[k] for k in keys)):
-            row = sources.to_canonical(dict(zip(keys, values)), fmt)
+            row = to_canonical(dict(zip(keys, values)), fmt)
             msgs = row["messages"]
             cols["category"].append(row["category"])
             cols["turns"].append(sum(m["role"] == "user" for m in msgs))
@@ -280,8 +221,8 @@ MAX_OPEN_VIEWS = 3
 
 def _key(source: str, fmt: str, column_map: dict, hub_config: str, hub_split: str) -> tuple:
     ident: tuple = (source,)
-    if sources.is_local(source):
-        path = sources.resolve_local(source)
+    if is_local(source):
+        path = resolve_local(source)
         st = path.stat() if path.is_file() else None
         ident = (str(path.resolve()), st.st_mtime_ns if st else 0, st.st_size if st else 0)
     return (*ident, fmt or "auto", tuple(sorted((column_map or {}).items())), hub_config or "", hub_split or "train")
@@ -295,8 +236,7 @@ def open_view(source: str, fmt: str = "auto", column_map: dict | None = None, hu
         if key in _VIEWS:
             _VIEWS.move_to_end(key)
             return _VIEWS[key]
-    raw = sources.rename(sources.load_raw(source, hub_config, hub_split), column_map)
-    view = DatasetView(raw, sources.detect_or_check(raw.column_names, fmt), source)
+    view = DatasetView(*open_source(source, fmt, column_map, hub_config, hub_split), source)
     with _VIEWS_LOCK:
         _VIEWS[key] = view
         while len(_VIEWS) > MAX_OPEN_VIEWS:
@@ -305,36 +245,15 @@ def open_view(source: str, fmt: str = "auto", column_map: dict | None = None, hu
 
 
 def describe(view: DatasetView) -> str:
-    """Markdown: what was loaded, the detected format and why, and how columns map to fields."""
+    """Markdown: what was loaded and how it was read, the format and why, how columns map to fields, and
+    the rows training will not use."""
     d = view.detection
-    name = Path(view.source).name if sources.is_local(view.source) else view.source
-    return (f"**{name}**: {len(view):,} rows · columns: {', '.join(f'`{c}`' for c in view.raw.column_names)}  \n"
-            f"format **{d.format}**: {d.reason}  \n"
-            f"mapped to training fields: {sources.mapping_text(d.format)}")
-
-
-def stats_markdown(s: Stats) -> str:
-    lines = [f"**{s.rows:,} rows** · {s.duplicate_rows:,} exact duplicate rows · "
-             f"{len(s.categories):,} categories", "",
-             "| field | empty | duplicate values | chars median | chars p95 | chars max |"
-             + (" tokens median | tokens p95 | tokens max |" if s.tokens else ""),
-             "|---|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if s.tokens else "")]
-    for f in s.fields:
-        c = s.chars[f]
-        row = f"| {f} | {s.empty[f]:,} | {s.duplicates[f]:,} | {_q(c, 50)} | {_q(c, 95)} | {_q(c, 100)} |"
-        if s.tokens:
-            t = s.tokens[f]
-            row += f" {_q(t, 50)} | {_q(t, 95)} | {_q(t, 100)} |"
-        lines.append(row)
-    if s.tokens:
-        sampled = f"a random sample of {s.token_rows:,} rows" if s.token_rows < s.rows else f"all {s.rows:,} rows"
-        lines += ["", f"Token lengths: {s.tokenizer} tokenizer, measured on {sampled}."]
-    if s.categories:
-        top = list(s.categories.items())[:30]
-        lines += ["", "Categories: " + ", ".join(f"{k or '(none)'}: {v:,}" for k, v in top)
-                  + (f", … ({len(s.categories) - 30} more)" if len(s.categories) > 30 else "")]
-    return "\n".join(lines)
-
-
-def _q(values: np.ndarray, pct: float) -> str:
-    return f"{int(np.percentile(values, pct)):,}" if len(values) else "–"
+    name = Path(view.source).name if is_local(view.source) else view.source
+    lines = [f"**{name}**: {len(view):,} rows · columns: {', '.join(f'`{c}`' for c in view.raw.column_names)}",
+             *(f"read: {note}" for note in d.notes),
+             f"format **{d.format}**: {d.reason}",
+             f"mapped to training fields: {mapping_text(d.format)}"]
+    if d.invalid is not None:
+        lines.append(f"⚠️ {d.invalid.summary()}. Training drops these rows (data.drop_invalid) or, with "
+                     "data.drop_invalid off, refuses the dataset.")
+    return "  \n".join(lines)

@@ -2,16 +2,13 @@
 
 The steps instruction-tuning guides prescribe, in this order: drop rows outside a token-length range,
 drop exact duplicates, drop near-duplicates (MinHash LSH from datasketch), then mask e-mails, phone
-numbers, IP addresses and card numbers. Rows stream through the steps in batches and the kept rows are
+numbers, IP addresses and card numbers (pii.py). Rows stream through the steps in batches and the kept rows are
 written to a new versioned file under data/cleaned/; the source file is never modified. Each step
 reports what it removed or changed, with examples.
-
-Names are not masked: that needs a named-entity model, and none ships offline with this project.
 """
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import re
 import time
@@ -19,7 +16,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from workbench.data import sources
+from workbench.core.errors import DataError
+from workbench.data.formats import to_canonical
+from workbench.data.pii import mask_pii
+from workbench.data.repair import write_versioned
 
 EXAMPLES = 3  # examples kept per step for the report
 SNIPPET = 120
@@ -73,78 +73,6 @@ class CleanResult:
         return "\n".join(lines)
 
 
-# -- PII -------------------------------------------------------------------------------------------
-
-EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
-# 13-19 digits, optionally grouped by single spaces or dashes (card-like); confirmed by the Luhn check.
-CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
-IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
-IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
-# +CC, (area) or digit groups separated by space, dot or dash; checked by _is_phone.
-PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?![\w-])")
-DATE_LIKE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
-PLACEHOLDERS = {"email": "[EMAIL]", "card": "[CARD]", "ip": "[IP]", "phone": "[PHONE]"}
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _is_card(text: str) -> bool:
-    digits = re.sub(r"\D", "", text)
-    return 13 <= len(digits) <= 19 and _luhn(digits) and len(set(digits)) > 1
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return ip.version == 4 or text.count(":") >= 2
-
-
-def _is_phone(text: str) -> bool:
-    """7-15 digits in a phone-like layout: a +country code, an (area) code, or three or more groups.
-    Two plain groups ("1990-2000", "12 345") and dates ("2023-10-12", "12.10.2023") are not phones."""
-    digits = re.sub(r"\D", "", text)
-    if not 7 <= len(digits) <= 15 or DATE_LIKE.match(text):
-        return False
-    groups = len(re.findall(r"\d+", text))
-    return text.startswith("+") or "(" in text or groups >= 3
-
-
-def mask_pii(text: str) -> tuple[str, Counter]:
-    """The text with e-mails, card numbers, IP addresses and phone numbers replaced by placeholders,
-    and how many of each were replaced. Cards go first so their digit groups are not taken as phones."""
-    counts: Counter = Counter()
-    if not text:
-        return text, counts
-
-    def sub(pattern, kind, check=None):
-        nonlocal text
-
-        def repl(m):
-            if check is not None and not check(m.group(0)):
-                return m.group(0)
-            counts[kind] += 1
-            return PLACEHOLDERS[kind]
-
-        text = pattern.sub(repl, text)
-
-    sub(EMAIL, "email")
-    sub(CARD, "card", _is_card)
-    sub(IPV4, "ip", _is_ip)
-    sub(IPV6, "ip", _is_ip)
-    sub(PHONE, "phone", _is_phone)
-    return text, counts
-
-
 # -- rows ------------------------------------------------------------------------------------------
 
 def row_texts(row: dict) -> list[str]:
@@ -196,7 +124,7 @@ def iter_canonical(raw, fmt: str, batch_size: int = 1000):
     start = 0
     for batch in raw.iter(batch_size=batch_size):
         keys = list(batch)
-        rows = [sources.to_canonical(dict(zip(keys, values)), fmt) for values in zip(*(batch[k] for k in keys))]
+        rows = [to_canonical(dict(zip(keys, values)), fmt) for values in zip(*(batch[k] for k in keys))]
         yield list(range(start, start + len(rows))), rows
         start += len(rows)
 
@@ -214,7 +142,7 @@ def clean(batches, options: CleanOptions, tokenizer=None):
     use_length = options.min_tokens > 0 or options.max_tokens > 0
     if use_length:
         if tokenizer is None:
-            raise sources.DataError("the length filter needs a tokenizer")
+            raise DataError("the length filter needs a tokenizer")
         counter = _TokenCounter(tokenizer, options.template)
         unit = f"tokens of the row rendered with template '{options.template}'" if options.template \
             else "tokens of the row's text"
@@ -309,12 +237,12 @@ def clean_dataset(raw, fmt: str, options: CleanOptions, tokenizer=None, source_n
             kept += 1
             yield json.dumps(row, ensure_ascii=False) + "\n"
 
-    path = sources.write_versioned(source_name, "clean", lines())
+    path = write_versioned(source_name, "clean", lines())
     result = CleanResult(len(raw), kept, steps, path, seconds=time.time() - t0)
     if kept == 0:
         path.unlink(missing_ok=True)
         result.path = None
-        raise sources.DataError("cleaning removed every row; loosen the length limits or the near-duplicate "
+        raise DataError("cleaning removed every row; loosen the length limits or the near-duplicate "
                                 "threshold\n\n" + result.markdown())
     from workbench.core.files import atomic_write_text
 

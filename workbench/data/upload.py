@@ -1,18 +1,21 @@
 """Browser uploads: copy the temp file Gradio hands over into data/uploads/ under a new name.
 
 The copy is what gets loaded (and what a run's config points at), so a run can be reproduced after
-Gradio has cleaned its temp folder. A file never replaces another: a taken name gets -2, -3, ...
+Gradio has cleaned its temp folder. A file never replaces another: a taken name gets -2, -3, ... and the
+copy appears under its name only once it is complete.
 """
 from __future__ import annotations
 
 import os
-import re
 import shutil
+import tempfile
 from pathlib import Path
 
-from workbench.data.sources import FILE_TYPES
 from workbench.core.errors import DataError
+from workbench.core.files import unique_path
+from workbench.core.naming import safe_name
 from workbench.core.paths import data_dir
+from workbench.data.read import FILE_TYPES
 
 DEFAULT_MAX_MB = 200
 
@@ -43,20 +46,22 @@ def save_upload(temp_path: str | Path, original_name: str = "") -> Path:
     if size > limit:
         raise DataError(f"{name} is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB upload limit "
                         "(WORKBENCH_MAX_UPLOAD_MB); put large files in data/ directly")
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem).strip("._") or "upload"
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    for i in range(1, 10_000):
-        target = folder / (f"{stem}{suffix}" if i == 1 else f"{stem}-{i}{suffix}")
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # claims the name atomically
-        except FileExistsError:
-            continue
-        try:
-            with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-                shutil.copyfileobj(inp, out, 1 << 20)
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
-        return target
-    raise DataError(f"too many uploads named {stem}{suffix}; rename the file")
+    wanted = folder / f"{safe_name(Path(name).stem, 'upload')}{suffix}"
+    # Bytes, not text, so core.files.create_text does not fit; the same way: a temp file, then a hard link
+    # under a free name, which fails (and the next name is tried) if the name was taken meanwhile.
+    fd, tmp = tempfile.mkstemp(prefix=".upload.", dir=folder)
+    try:
+        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+        while True:
+            target = unique_path(wanted)
+            try:
+                os.link(tmp, target)
+                return target
+            except FileExistsError:
+                continue
+    finally:
+        Path(tmp).unlink(missing_ok=True)

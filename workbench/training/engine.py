@@ -20,7 +20,8 @@ from workbench.config.run import RunConfig
 from workbench.core.errors import DataError, RunError, WorkbenchError
 from workbench.core.files import atomic_dir, atomic_write_text
 from workbench.core.logs import run_log
-from workbench.data import sources
+from workbench.data.load import load_canonical
+from workbench.data.split import split as split_rows
 from workbench.prompts import templates
 from workbench.runs.folder import RunDir, new_run_path, resolve_run
 
@@ -241,11 +242,11 @@ def _train(cfg: RunConfig, plan: Plan, run: RunDir, *, resume, stop, progress_ba
 
 def build_datasets(cfg: RunConfig, tok, plan: Plan) -> dict:
     """Load, map, split and tokenize. Labels carry -100 on tokens the template does not train."""
-    canonical, detection = sources.load_canonical(plan.data_source, cfg.data.format, cfg.data.column_map,
-                                                  cfg.data.hub_config, cfg.data.hub_split)
+    canonical, detection = load_canonical(plan.data_source, cfg.data.format, cfg.data.column_map,
+                                          cfg.data.hub_config, cfg.data.hub_split, drop_invalid=cfg.data.drop_invalid)
     if cfg.data.max_rows:
         canonical = canonical.select(range(min(cfg.data.max_rows, len(canonical))))
-    parts = sources.split(canonical, cfg.data.val_size, cfg.data.test_size, cfg.data.seed)
+    parts = split_rows(canonical, cfg.data.val_size, cfg.data.test_size, cfg.data.seed)
     template = templates.load(cfg.data.template)
 
     def encode(row):

@@ -25,7 +25,7 @@ def count_train_rows(cfg: RunConfig, data_file: str | None = None) -> int | None
     """Rows left for training after data.max_rows and the validation/test hold-outs."""
     if data_file is None:
         from workbench.core.paths import resolve_local
-        from workbench.data.sources import is_local
+        from workbench.data.read import is_local
 
         if not is_local(cfg.data.source):
             return None
@@ -44,7 +44,7 @@ def count_train_rows(cfg: RunConfig, data_file: str | None = None) -> int | None
 @functools.lru_cache(maxsize=32)
 def _rows_in_file(path: str, mtime: float) -> int | None:
     from workbench.core.errors import DataError
-    from workbench.data.sources import load_raw
+    from workbench.data.read import load_raw
 
     try:
         return len(load_raw(path))

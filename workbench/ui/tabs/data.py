@@ -2,7 +2,7 @@
 
 Handlers take the dataset fields (source, hub config/split, format, column map) as inputs every time and
 get the loaded view from browse.open_view's cache, so API clients and the browser drive them the same
-way. Every local path goes through sources.ui_source → paths.confine (only data/, outputs/, templates/
+way. Every local path goes through read.ui_source → paths.confine (only data/, outputs/, templates/
 and WORKBENCH_ALLOWED_ROOTS are readable here).
 """
 from __future__ import annotations
@@ -10,21 +10,26 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from workbench.prompts import templates
+from workbench.config.column_map import parse_column_map
 from workbench.config.run import DEFAULT_DATA, DataCfg
-from workbench.data import browse, charts, preview, quality, sources, upload
-from workbench.core.paths import display
-from workbench.ui.preview_panel import preview_outputs, preview_settings
 from workbench.core.errors import WorkbenchError
+from workbench.core.paths import display
+from workbench.data import browse, charts, formats, preview, quality, read, repair, split, stats, upload
+from workbench.prompts import templates
 from workbench.ui.errors import handler
+from workbench.ui.preview_panel import preview_outputs, preview_settings
 
 ALL = "(all)"  # category filter: no filter
 NONE = "(none)"  # category filter: rows without a category
-FORMATS = ["auto", *sources.FORMATS]
+FORMATS = ["auto", *formats.FORMATS]
+# Rows table widths (% of the table). Sized from the cell text, long instructions took the room: the `input`
+# header got one letter a line and `output` ran off the edge. Each layout (instruction, chat) adds up to 100%.
+COLUMN_WIDTHS = {"#": "5%", "category": "11%", "turns": "6%", "instruction": "28%", "input": "24%",
+                 "output": "32%", "system": "16%", "user": "31%", "assistant": "31%"}
 
 
 def _view(source, hub_config, hub_split, fmt, column_map) -> browse.DatasetView:
-    return browse.open_view(sources.ui_source(source), fmt or "auto", sources.parse_column_map(column_map),
+    return browse.open_view(read.ui_source(source), fmt or "auto", parse_column_map(column_map),
                             (hub_config or "").strip(), (hub_split or "train").strip())
 
 
@@ -36,6 +41,10 @@ def _frame(page: browse.Page) -> pd.DataFrame:
     return pd.DataFrame(page.rows, columns=page.columns)
 
 
+def column_widths(columns) -> list[str]:
+    return [COLUMN_WIDTHS.get(str(c), "15%") for c in columns]
+
+
 # -- handlers (public: each has an api_name) ------------------------------------------------------
 
 @handler
@@ -45,10 +54,10 @@ def load_dataset(source, hub_config, hub_split, fmt, column_map, skip_bad, page_
     try:
         try:
             view = _view(source, hub_config, hub_split, fmt, column_map)
-        except sources.MalformedLinesError as e:
+        except repair.MalformedLinesError as e:
             if not skip_bad:
                 raise
-            valid, skipped = sources.write_valid_lines(e.path)
+            valid, skipped = repair.write_valid_lines(e.path)
             source = display(valid)
             note = (f"\n\n⚠️ Skipped {skipped:,} malformed lines of `{e.path.name}` (first: line {e.bad[0][0]}); "
                     f"the {e.n_good:,} valid rows were copied to `{source}`, which is loaded now.")
@@ -59,8 +68,9 @@ def load_dataset(source, hub_config, hub_split, fmt, column_map, skip_bad, page_
     page = view.page(1, page_size)
     cats = [NONE if c == "" else c for c in view.categories()]
     choices = [ALL, *cats] if len(cats) > 1 or (cats and cats[0] != NONE) else [ALL]
+    d = DataCfg()
     return (f"✅ {browse.describe(view)}{note}", source, gr.update(choices=choices, value=ALL), 1,
-            _frame(page), page.info, _split_md(view, DataCfg().val_size, DataCfg().test_size, DataCfg().seed))
+            _frame(page), page.info, split.split_markdown(len(view), d.val_size, d.test_size, d.seed))
 
 
 @handler
@@ -103,7 +113,7 @@ def dataset_stats(source, hub_config, hub_split, fmt, column_map, model):
     tok = preview.tokenizer_for(model or "default")
     s = view.stats(tok, model or "default")
     sampled = f" (sample of {s.token_rows:,} rows)" if s.token_rows < s.rows else ""
-    return (browse.stats_markdown(s), charts.length_histogram(s.chars, "characters"),
+    return (stats.stats_markdown(s), charts.length_histogram(s.chars, "characters"),
             charts.length_histogram(s.tokens, "tokens", f"Length in {model or 'default'} tokens{sampled}"),
             charts.category_bar(s.categories))
 
@@ -131,23 +141,14 @@ def clean_dataset(source, hub_config, hub_split, fmt, column_map, min_tokens, ma
                                    near_dedup=bool(near_dedup), near_threshold=float(near_threshold or 0.85),
                                    mask_pii=bool(mask_pii))
     tok = preview.tokenizer_for(model or "default") if (options.min_tokens or options.max_tokens) else None
-    name = sources.resolve_local(view.source).stem if sources.is_local(view.source) else view.source
-    result = quality.clean_dataset(view.raw, view.format, options, tok, name)
+    result = quality.clean_dataset(view.raw, view.format, options, tok, view.stem)
     return result.markdown(), display(result.path)
 
 
 @handler
 def split_sizes(source, hub_config, hub_split, fmt, column_map, val_size, test_size, seed):
     view = _view(source, hub_config, hub_split, fmt, column_map)
-    return _split_md(view, float(val_size), float(test_size), int(seed))
-
-
-def _split_md(view, val_size: float, test_size: float, seed: int) -> str:
-    s = sources.split_sizes(len(view), val_size, test_size)
-    return (f"Split with seed {seed}: **train {s['train']:,}** · validation {s['validation']:,} · "
-            f"test {s['test']:,} rows. Training shuffles with the seed and cuts in this order; the validation "
-            "and test rows are saved with the run (split/). Set data.val_size, data.test_size and data.seed "
-            "in the Train tab to change them.")
+    return split.split_markdown(len(view), float(val_size), float(test_size), int(seed))
 
 
 @handler
@@ -167,7 +168,7 @@ def build_data_tab(app: gr.Blocks) -> None:
     with gr.Row():
         source = gr.Textbox(label="Dataset", value=DEFAULT_DATA, scale=4,
                             info="a file under data/ (JSON list, JSONL, CSV, Parquet) or a hub dataset id")
-        upload_btn = gr.UploadButton("Upload a file", file_types=list(sources.FILE_TYPES), scale=1)
+        upload_btn = gr.UploadButton("Upload a file", file_types=list(read.FILE_TYPES), scale=1)
     with gr.Row():
         fmt = gr.Dropdown(FORMATS, value="auto", label="Format", info="auto detects it from the columns")
         column_map = gr.Textbox(label="Column map", placeholder="context→input, response→output",
@@ -190,7 +191,8 @@ def build_data_tab(app: gr.Blocks) -> None:
         page = gr.Number(value=1, precision=0, minimum=1, label="Page", show_label=False, container=False)
         next_btn = gr.Button("Next →", size="sm")
         page_info = gr.Markdown()
-    table = gr.Dataframe(interactive=False, wrap=True, max_height=520, label="Rows (click one to see it below)")
+    table = gr.Dataframe(interactive=False, wrap=True, max_height=520, label="Rows (click one to see it below)",
+                         column_widths=column_widths(["#", "category", *browse.INSTRUCTION_FIELDS]))
 
     gr.Markdown("### One row")
     with gr.Row():
@@ -249,6 +251,7 @@ def build_data_tab(app: gr.Blocks) -> None:
     def then_show_first_row(event):
         event.success(first_row, [status, *view_inputs, template, model, max_length, train_on],
                       [row_no, raw_json, canon_json, *preview_out], api_name=False)
+        event.success(fit_columns, table, table, api_name=False)  # a chat dataset has other columns
 
     then_show_first_row(load_btn.click(load_dataset, load_inputs, load_outputs, api_name="load_dataset"))
     then_show_first_row(source.submit(load_dataset, load_inputs, load_outputs, api_name=False))
@@ -279,6 +282,13 @@ def build_data_tab(app: gr.Blocks) -> None:
     clean_btn.click(clean_dataset, [*view_inputs, min_tokens, max_tokens, length_template, exact, near, threshold,
                                     pii, model], [clean_md, cleaned_path], api_name="clean_dataset")
     split_btn.click(split_sizes, [*view_inputs, val_size, test_size, seed], split_md, api_name="split_sizes")
+
+
+@handler
+def fit_columns(frame):
+    """The rows table's column widths for the columns it shows now (instruction or chat layout)."""
+    columns = list(frame.columns) if isinstance(frame, pd.DataFrame) else []
+    return gr.update(column_widths=column_widths(columns)) if columns else gr.skip()
 
 
 @handler
