@@ -63,10 +63,9 @@ def worker(base: Path, warm: bool) -> dict:
 
     sup = Supervisor(poll_s=0.2)
     sup.warm.enabled = warm
-    if warm:  # what a session's second job meets: the standby warmed up while the first one ran
-        sup.warm.ensure()
-        sup.warm.ready.wait(120)
     sup.start()
+    if warm:  # what a job meets when the app was idle before it: the standby warmed up meanwhile
+        sup.warm.ready.wait(120)
     try:
         cfg = tiny_config("")
         cfg.run_name = "bench"

@@ -137,3 +137,20 @@ def test_a_supervisor_and_its_worker_killed_then_resume_reaches_the_same_final_s
     finally:
         sup.close()
     assert run.read_status()["step"] == 6 and steps(run) == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.slow
+def test_an_idle_supervisor_keeps_a_warm_worker_that_runs_the_next_job(outputs):
+    sup = Supervisor(poll_s=0.2).start()
+    try:
+        assert wait_for(lambda: sup.warm.ready.is_set(), 120, 0.2, "the standby to warm up")
+        standby_pid = sup.warm.proc.pid
+        job = submit.submit("train", tiny(**{"train.max_steps": 2, "run_name": "warm"}))
+        wait_for(lambda: state(job.id) == "completed", what="the job on the warm worker")
+        assert queue.get(job.id).pid == standby_pid  # no fresh process: the standby became the worker
+        assert "step 2/2" in (submit.job_folder(job.id) / "worker.log").read_text()
+        wait_for(lambda: sup.warm.ready.is_set() and sup.warm.proc.pid != standby_pid, 120, 0.2,
+                 "a new standby once idle again")
+    finally:
+        sup.close()
+    assert sup.warm.proc is None  # closing the supervisor takes its standby down

@@ -33,6 +33,8 @@ def main() -> int:
         return 0  # the supervisor closed: nothing to do
     order = json.loads(line)
     os.environ.update(order["env"])
+    for key in order.get("unset", []):
+        os.environ.pop(key, None)
     log = os.open(order["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)

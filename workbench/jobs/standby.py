@@ -26,6 +26,7 @@ class WarmWorker:
         self.enabled, self.niceness = enabled, niceness
         self.proc: subprocess.Popen | None = None
         self.ready = threading.Event()
+        self.env: dict[str, str] = {}  # the environment the standby started with
 
     def ensure(self) -> None:
         """Start a standby unless one is alive (it imports in the background, at low priority)."""
@@ -34,9 +35,10 @@ class WarmWorker:
         from workbench.core.paths import PROJECT_ROOT
 
         self.ready = threading.Event()
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             ["nice", "-n", str(self.niceness), sys.executable, "-m", "workbench.cli.standby"], cwd=PROJECT_ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, start_new_session=True, text=True)
         proc, ready = self.proc, self.ready
 
@@ -47,12 +49,15 @@ class WarmWorker:
         threading.Thread(target=wait_ready, name="workbench-standby-ready", daemon=True).start()
 
     def hand_over(self, argv: list[str], env: dict, log_file: Path) -> subprocess.Popen | None:
-        """The standby process, now running `argv` as a job's worker; None when none is ready (start cold)."""
+        """The standby process, now running `argv` with the job's full environment `env` as a job's worker;
+        None when none is ready (start a fresh process instead)."""
         proc = self.proc
         if proc is None or proc.poll() is not None or not self.ready.is_set():
             return None
+        changed = {k: v for k, v in env.items() if self.env.get(k) != v}  # e.g. the job's own variables
+        gone = [k for k in self.env if k not in env]
         try:
-            proc.stdin.write(json.dumps({"argv": argv, "env": env, "log": str(log_file)}) + "\n")
+            proc.stdin.write(json.dumps({"argv": argv, "env": changed, "unset": gone, "log": str(log_file)}) + "\n")
             proc.stdin.close()
         except OSError:
             return None

@@ -117,8 +117,10 @@ class Supervisor:
                 self._watch(worker)
             while (job := queue.claim(self.owner, self._fits)) is not None:
                 self._spawn(job)
-            if self.workers and not gpu_ids():
-                self.warm.ensure()  # warm for the next job while this one runs
+            if not self.workers and not gpu_ids():
+                # Warm up while idle, never beside a running job: on a small CPU the standby's imports would
+                # slow that job's first steps by more than they save (benchmarks/NOTES.md).
+                self.warm.ensure()
 
     def recover(self) -> None:
         """On start: re-attach the jobs whose worker still runs; the others were interrupted."""
@@ -163,8 +165,7 @@ class Supervisor:
         command = ["nice", "-n", str(WORKER_NICENESS), *_python_command(job.processes), *args]
         proc = None
         if job.processes == 1 and not gpu_ids():
-            proc = self.warm.hand_over(args, {k: v for k, v in env.items() if os.environ.get(k) != v},
-                                       folder / "worker.log")
+            proc = self.warm.hand_over(args, env, folder / "worker.log")
         if proc is None:
             log.info("job %s: starting %s", job.id, " ".join(command))
             try:
