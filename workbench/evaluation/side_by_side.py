@@ -90,7 +90,7 @@ def load_rows(run: RunDir, split: str = "test", data: str | Path | None = None, 
     run's data format settings when they apply, else auto-detected)."""
     if data:
         from workbench.core.errors import DataError
-        from workbench.data.sources import load_canonical
+        from workbench.data.load import load_canonical
 
         cfg = cfg or run_config(run)
         try:
@@ -113,7 +113,8 @@ def load_rows(run: RunDir, split: str = "test", data: str | Path | None = None, 
 
 
 def _resolved(source: str) -> Path | None:
-    from workbench.data.sources import is_local, resolve_local
+    from workbench.core.paths import resolve_local
+    from workbench.data.read import is_local
 
     return resolve_local(source).resolve() if is_local(source) else None
 

@@ -9,7 +9,9 @@ import gradio as gr
 
 from workbench.prompts import templates
 from workbench.config.run import DEFAULT_DATA, DataCfg
-from workbench.data import browse, preview, sources
+from workbench.config.column_map import parse_column_map
+from workbench.data import browse, preview
+from workbench.data.read import ui_source
 from workbench.ui.preview_panel import preview_outputs, preview_settings
 from workbench.core.errors import WorkbenchError
 from workbench.ui.errors import handler
@@ -49,7 +51,7 @@ def save_template(text, name, overwrite):
 def preview_draft(text, source, column_map, row, model, max_length, train_on):
     """The editor text (saved or not) rendered on one dataset row: prompt, target, counts, tokens."""
     template = templates.parse(text or "", "draft")
-    view = browse.open_view(sources.ui_source(source), "auto", sources.parse_column_map(column_map))
+    view = browse.open_view(ui_source(source), "auto", parse_column_map(column_map))
     tok = preview.tokenizer_for(model or "default")
     p = preview.preview(template, view.canonical_row(row), tok, int(max_length or 512), train_on or "responses")
     return p.prompt, p.target, p.counts_markdown(), preview.tokens_html(p, tok)
