@@ -6,9 +6,11 @@ import shutil
 
 import pytest
 
-from workbench.prompts import templates as T
+from workbench.core.errors import TemplateError
+from workbench.core.paths import templates_dir
 from workbench.data import preview
-from workbench.prompts.templates import IGNORE_INDEX as M
+from workbench.prompts import registry, rendering, schema, tokenizing
+from workbench.prompts.tokenizing import IGNORE_INDEX as M
 
 WITH_INPUT = {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour", "category": "x"}
 NO_INPUT = {"instruction": "Name a color.", "input": "", "output": "Blue.", "category": ""}
@@ -86,20 +88,20 @@ GOLDEN_LABELS = {
 
 
 def test_the_required_templates_ship():
-    assert set(GOLDEN) <= set(T.available())
-    for name in T.available():
-        t = T.load(name)
-        assert t.description and T.lint(t) == [], name
+    assert set(GOLDEN) <= set(registry.available())
+    for name in registry.available():
+        t = registry.load(name)
+        assert t.description and schema.lint(t) == [], name
 
 
 @pytest.mark.parametrize("name,row", [(n, r) for n, rows in GOLDEN.items() for r in rows])
 def test_golden_rendering(name, row, tokenizer):
-    assert T.render(T.load(name), ROWS[row], tokenizer) == GOLDEN[name][row]
+    assert rendering.render(registry.load(name), ROWS[row], tokenizer) == GOLDEN[name][row]
 
 
 @pytest.mark.parametrize("name", list(GOLDEN_LABELS))
 def test_golden_labels(name, tokenizer):
-    enc = T.encode_row(T.load(name), NO_INPUT, tokenizer)
+    enc = tokenizing.encode_row(registry.load(name), NO_INPUT, tokenizer)
     assert enc["labels"] == GOLDEN_LABELS[name]
     # trained labels are the input ids themselves (no shift: the model shifts)
     assert [i for i, lab in zip(enc["input_ids"], enc["labels"]) if lab != M] == [x for x in enc["labels"] if x != M]
@@ -107,64 +109,64 @@ def test_golden_labels(name, tokenizer):
 
 def test_chatml_equals_smollm2_chat_template(tokenizer):
     """With an explicit system message the chatml file renders exactly SmolLM2's own template, tokens too."""
-    t = T.load("chatml")
+    t = registry.load("chatml")
     msgs = CHAT["messages"]
-    assert "".join(s for s, _ in T.render(t, CHAT, tokenizer)) == tokenizer.apply_chat_template(msgs, tokenize=False)
+    assert "".join(s for s, _ in rendering.render(t, CHAT, tokenizer)) == tokenizer.apply_chat_template(msgs, tokenize=False)
     ids = tokenizer.apply_chat_template(msgs, tokenize=True)
     ids = ids["input_ids"] if not isinstance(ids, list) else ids
-    assert T.encode_row(t, CHAT, tokenizer)["input_ids"] == list(ids)
-    assert T.prompt_text(t, CHAT, tokenizer) == tokenizer.apply_chat_template(msgs[:-1], tokenize=False,
+    assert tokenizing.encode_row(t, CHAT, tokenizer)["input_ids"] == list(ids)
+    assert rendering.prompt_text(t, CHAT, tokenizer) == tokenizer.apply_chat_template(msgs[:-1], tokenize=False,
                                                                             add_generation_prompt=True)
 
 
 def test_train_on_strategies(tokenizer):
-    t = T.load("chatml")
-    last = T.encode_row(t, CHAT, tokenizer, train_on="last_response")["labels"]
+    t = registry.load("chatml")
+    last = tokenizing.encode_row(t, CHAT, tokenizer, train_on="last_response")["labels"]
     assert [x for x in last if x != M] == [14229, 25257, 30, 2, 198]  # "Goodbye.<|im_end|>\n" only
-    everything = T.encode_row(t, CHAT, tokenizer, train_on="all")
+    everything = tokenizing.encode_row(t, CHAT, tokenizer, train_on="all")
     assert everything["labels"] == everything["input_ids"]
 
 
 def test_rendering_never_runs_code(tokenizer):
     """Placeholders are a fixed list filled by a regex: no Jinja, no attribute access, no re-expansion."""
-    t = T.parse('kind: instruction\nprompt: "{{ 7*7 }} {instruction.__class__} {__import__} {instruction}\\n"\n'
+    t = registry.parse('kind: instruction\nprompt: "{{ 7*7 }} {instruction.__class__} {__import__} {instruction}\\n"\n'
                 'response: "{output}"\neos: false\n', "evil")
     row = {"instruction": "{output} {{ 7*7 }}", "input": "", "output": "secret"}
-    assert T.render(t, row, tokenizer) == [("{{ 7*7 }} {instruction.__class__} {__import__} {output} {{ 7*7 }}\n", False),
+    assert rendering.render(t, row, tokenizer) == [("{{ 7*7 }} {instruction.__class__} {__import__} {output} {{ 7*7 }}\n", False),
                                            ("secret", True)]
-    assert "unknown placeholders" in T.lint(t)[0]
+    assert "unknown placeholders" in schema.lint(t)[0]
 
 
 def test_save_validates_and_never_overwrites_silently(tmp_path, monkeypatch):
     folder = tmp_path / "templates"
-    shutil.copytree(T.templates_dir(), folder)
+    shutil.copytree(templates_dir(), folder)
     monkeypatch.setenv("WORKBENCH_TEMPLATES", str(folder))
-    text = T.read_text("alpaca").replace("description: Stanford", "description: My")
-    path = T.save_text(text, "my_alpaca")
+    text = registry.read_text("alpaca").replace("description: Stanford", "description: My")
+    path = registry.save_text(text, "my_alpaca")
     assert path == folder / "my_alpaca.yaml" and path.read_text() == text  # written as typed, comments kept
-    assert "my_alpaca" in T.available() and T.load("my_alpaca").description.startswith("My")
-    with pytest.raises(T.TemplateError, match="already exists"):
-        T.save_text(text.replace("My", "Other"), "my_alpaca")
-    assert T.load("my_alpaca").description.startswith("My")
-    T.save_text(text.replace("My", "Other"), "my_alpaca", overwrite=True)
-    assert T.load("my_alpaca").description.startswith("Other")
-    for bad_name in ("../evil", "Bad Name", "", "x" * 65):
-        with pytest.raises(T.TemplateError, match="name"):
-            T.save_text(text, bad_name)
-    with pytest.raises(T.TemplateError, match="not valid YAML"):
-        T.save_text("prompt: [unclosed", "broken")
-    with pytest.raises(T.TemplateError, match="unknown template keys"):
-        T.save_text("kind: instruction\nprompt: x\nscript: rm -rf /\n", "broken")
-    with pytest.raises(T.TemplateError, match="train_roles"):
-        T.save_text("kind: chat\nroles: {user: {prefix: a}, assistant: {prefix: b}}\ntrain_roles: [tool]\n", "broken")
+    assert "my_alpaca" in registry.available() and registry.load("my_alpaca").description.startswith("My")
+    with pytest.raises(TemplateError, match="already exists"):
+        registry.save_text(text.replace("My", "Other"), "my_alpaca")
+    assert registry.load("my_alpaca").description.startswith("My")
+    registry.save_text(text.replace("My", "Other"), "my_alpaca", overwrite=True)
+    assert registry.load("my_alpaca").description.startswith("Other")
+    for bad_name in ("../evil", "Bad Name", "", "x" * 81, ".hidden"):  # the one name rule (core.naming)
+        with pytest.raises(TemplateError, match="name"):
+            registry.save_text(text, bad_name)
+    with pytest.raises(TemplateError, match="not valid YAML"):
+        registry.save_text("prompt: [unclosed", "broken")
+    with pytest.raises(TemplateError, match="unknown template keys"):
+        registry.save_text("kind: instruction\nprompt: x\nscript: rm -rf /\n", "broken")
+    with pytest.raises(TemplateError, match="train_roles"):
+        registry.save_text("kind: chat\nroles: {user: {prefix: a}, assistant: {prefix: b}}\ntrain_roles: [tool]\n", "broken")
     assert not (folder / "broken.yaml").exists() and not list(folder.glob(".*"))  # no temp files left
     (folder / "dropped.yaml").write_text("kind: instruction\nprompt: 'Q: {instruction}\\nA: '\n")
-    assert T.load("dropped").prompt.startswith("Q:")  # a dropped file is a template
+    assert registry.load("dropped").prompt.startswith("Q:")  # a dropped file is a template
 
 
 def test_preview_counts_truncation_and_escaped_tokens(tokenizer):
     row = {"instruction": "Reply with <script>alert(1)</script>", "input": "", "output": "<b>ok</b> " * 20}
-    p = preview.preview(T.load("alpaca"), row, tokenizer, max_length=32)
+    p = preview.preview(registry.load("alpaca"), row, tokenizer, max_length=32)
     assert p.prompt == "### Instruction:\nReply with <script>alert(1)</script>\n\n### Response:\n"
     assert p.target == "<b>ok</b> " * 20 + "<|im_end|>"
     assert p.prompt_tokens + p.target_tokens == p.total == len(p.labels) and p.cut == p.total - 32 > 0
@@ -173,5 +175,5 @@ def test_preview_counts_truncation_and_escaped_tokens(tokenizer):
     assert "<script" not in html and "<b>" not in html and "&lt;" in html  # token text is escaped
     assert html.count('class="tok tok-trained"') == sum(1 for x in p.labels[:32] if x != M)
     assert html.count('class="tok tok-cut"') == p.cut
-    short = preview.preview(T.load("alpaca"), NO_INPUT, tokenizer, max_length=512)
+    short = preview.preview(registry.load("alpaca"), NO_INPUT, tokenizer, max_length=512)
     assert short.cut == 0 and "Truncated" not in short.counts_markdown()

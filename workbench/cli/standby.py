@@ -20,7 +20,7 @@ def _warm_up() -> None:
 
     import workbench.cli.parser  # noqa: F401
     import workbench.data.load  # noqa: F401
-    import workbench.prompts.templates  # noqa: F401
+    import workbench.prompts.rendering  # noqa: F401
     import workbench.training.callbacks  # noqa: F401
     import workbench.training.engine  # noqa: F401
 

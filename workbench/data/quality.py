@@ -103,16 +103,16 @@ def _shingles(text: str, n: int = 3) -> set:
 
 class _TokenCounter:
     def __init__(self, tokenizer, template_name: str):
-        from workbench.prompts import templates
+        from workbench.prompts import registry
 
         self.tokenizer = tokenizer
-        self.template = templates.load(template_name) if template_name else None
+        self.template = registry.load(template_name) if template_name else None
 
     def counts(self, rows: list[dict]) -> list[int]:
         if self.template is not None:
-            from workbench.prompts import templates
+            from workbench.prompts import tokenizing
 
-            return [len(templates.encode_row(self.template, r, self.tokenizer)["input_ids"]) for r in rows]
+            return [len(tokenizing.encode_row(self.template, r, self.tokenizer)["input_ids"]) for r in rows]
         texts = ["\n".join(row_texts(r)) for r in rows]
         return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from workbench.prompts import templates
+from workbench.prompts import registry, rendering
 from workbench.core.errors import ConfigError
 from workbench.config.generation import GenerationConfig
 from workbench.config.run import RunConfig
@@ -149,13 +149,13 @@ def evaluate(run_dir: str | Path, *, split: str = "test", data: str | Path | Non
     cfg = run_config(run)
     if run.saved_model() is None:
         raise EvalError(f"run {run.id} has no saved adapter yet (state: {run.state()})")
-    template = templates.load(cfg.data.template)
+    template = registry.load(cfg.data.template)
     rows = sample(load_rows(run, split, data, cfg), n, seed)
     settings = settings or cfg.gen
     if max_new_tokens:
         settings = GenerationConfig(**{**settings.__dict__, "max_new_tokens": int(max_new_tokens)})
     cm = (cache or CACHE).get(cfg.model.name, str(run.path))
-    prompts = [templates.prompt_text(template, r, cm.tokenizer) for r in rows]
+    prompts = [rendering.prompt_text(template, r, cm.tokenizer) for r in rows]
     passes = [("adapter", True)] + ([("base", False)] if compare_base and cm.has_adapter else [])
     total = len(rows) * len(passes)
     outputs: dict[str, list[str]] = {}
@@ -167,7 +167,7 @@ def evaluate(run_dir: str | Path, *, split: str = "test", data: str | Path | Non
         outputs[label] = generate_batch(cm, prompts, settings, template, batch_size, use_adapter, step)
     result_rows = []
     for k, row in enumerate(rows):
-        truth = templates.target_text(template, row)
+        truth = rendering.target_text(template, row)
         gen = outputs["adapter"][k]
         out = {"input": row_input(template, row), "generated": gen, "base_generated": None,
                "ground_truth": truth, "rouge_l": round(rouge_l(gen, truth), 4), "bleu": round(bleu(gen, truth), 4),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from workbench.prompts import templates
+from workbench.prompts import registry, rendering, schema
 from workbench.config.generation import GenerationConfig
 from workbench.core.errors import ModelError
 from workbench.models.adapters import AdapterSource, adapter_tokenizer, check_adapter_base, find_adapter
@@ -140,16 +140,16 @@ CACHE = ModelCache()  # shared by the UI tabs: one model in memory for the whole
 
 # -- prompts ------------------------------------------------------------------------------------------
 
-def template_for(source: AdapterSource, choice: str = "auto") -> templates.Template:
+def template_for(source: AdapterSource, choice: str = "auto") -> schema.Template:
     """'auto': the run's template when the adapter comes from a run, else the model's chat template."""
     name = choice if choice and choice != "auto" else (source.template or "model")
-    return templates.load(name)
+    return registry.load(name)
 
 
-def prompt_fields(template: templates.Template) -> list[str]:
+def prompt_fields(template: schema.Template) -> list[str]:
     """Row fields that the prompt shows and the response does not: what a user types in chat, and the
     'input' column of an evaluation (for reverse_instruction that is the response text)."""
-    used = lambda text: [m.group(1) for m in templates._PLACEHOLDER.finditer(text)]  # noqa: E731
+    used = lambda text: [m.group(1) for m in schema.PLACEHOLDER.finditer(text)]  # noqa: E731
     answer = set(used(template.response))
     seen: list[str] = []
     for f in used(template.prompt) + used(template.prompt_no_input):
@@ -158,25 +158,25 @@ def prompt_fields(template: templates.Template) -> list[str]:
     return seen or ["instruction"]
 
 
-def response_field(template: templates.Template) -> str:
-    found = [m.group(1) for m in templates._PLACEHOLDER.finditer(template.response)]
+def response_field(template: schema.Template) -> str:
+    found = [m.group(1) for m in schema.PLACEHOLDER.finditer(template.response)]
     return found[0] if found else "output"
 
 
-def row_input(template: templates.Template, row: dict) -> str:
+def row_input(template: schema.Template, row: dict) -> str:
     """The variable part of the prompt for a row: what a reader needs to judge the generated text."""
     if template.kind == "instruction" and not row.get("messages"):
         return "\n\n".join(str(row.get(f) or "") for f in prompt_fields(template) if row.get(f))
-    msgs = [m for m in templates.row_messages(row) if m["role"] == "user"]
+    msgs = [m for m in rendering.row_messages(row) if m["role"] == "user"]
     return msgs[-1]["content"] if msgs else ""
 
 
-def chat_prompt(template: templates.Template, history: list[dict], message: str, tokenizer) -> str:
+def chat_prompt(template: schema.Template, history: list[dict], message: str, tokenizer) -> str:
     """The text the model continues for `message` after `history` ([{role, content}] turns)."""
     turns = [m for m in history if m.get("role") in ("user", "assistant", "system")]
     if template.kind != "instruction":
         row = {"messages": [*turns, {"role": "user", "content": message}]}
-        return templates.prompt_text(template, row, tokenizer)
+        return rendering.prompt_text(template, row, tokenizer)
     # Instruction templates describe one exchange; each past exchange is rendered in full, then the new
     # prompt. The user's text goes to the field the prompt shows (output for reverse_instruction).
     user_field, answer_field = prompt_fields(template)[0], response_field(template)
@@ -187,10 +187,10 @@ def chat_prompt(template: templates.Template, history: list[dict], message: str,
         elif m["role"] == "assistant" and pending is not None:
             t = template if not parts else dataclasses.replace(template, preface="")
             row = {user_field: pending, answer_field: m["content"]}
-            parts.append("".join(text for text, _ in templates.render(t, row, tokenizer)))
+            parts.append("".join(text for text, _ in rendering.render(t, row, tokenizer)))
             pending = None
     t = template if not parts else dataclasses.replace(template, preface="")
-    parts.append(templates.prompt_text(t, {user_field: message, answer_field: None}, tokenizer))
+    parts.append(rendering.prompt_text(t, {user_field: message, answer_field: None}, tokenizer))
     return "".join(parts)
 
 
@@ -207,7 +207,7 @@ def message_text(content) -> str:
 
 # -- generation ---------------------------------------------------------------------------------------
 
-def stop_strings(template: templates.Template, tokenizer) -> list[str]:
+def stop_strings(template: schema.Template, tokenizer) -> list[str]:
     stops = [s for s in template.stop if s]
     eos = getattr(tokenizer, "eos_token", None)
     return [s for s in stops if s != eos]  # EOS is stopped on by id; decoded text skips it anyway
@@ -254,7 +254,7 @@ def settings_from(**values) -> GenerationConfig:
     return GenerationConfig().with_values(**{k: v for k, v in values.items() if v is not None}).validate()
 
 
-def stream_reply(cm: ChatModel, prompt: str, settings: GenerationConfig, template: templates.Template,
+def stream_reply(cm: ChatModel, prompt: str, settings: GenerationConfig, template: schema.Template,
                  stop: threading.Event | None = None, use_adapter: bool = True) -> Iterator[str]:
     """Yield the reply as it grows. Generation runs in a thread feeding a TextIteratorStreamer; setting
     `stop` (the user's Stop) or closing this generator (a cancelled request) ends that thread at the
@@ -310,7 +310,7 @@ def stream_reply(cm: ChatModel, prompt: str, settings: GenerationConfig, templat
 
 
 def chat_stream(cm: ChatModel, history: list[dict], message: str, settings: GenerationConfig,
-                template: templates.Template, stop: threading.Event | None = None,
+                template: schema.Template, stop: threading.Event | None = None,
                 use_adapter: bool = True) -> Iterator[str]:
     turns = [{"role": m["role"], "content": message_text(m.get("content"))} for m in history or []]
     prompt = chat_prompt(template, turns, message, cm.tokenizer)
@@ -318,14 +318,14 @@ def chat_stream(cm: ChatModel, history: list[dict], message: str, settings: Gene
 
 
 def chat_once(cm: ChatModel, history: list[dict], message: str, settings: GenerationConfig,
-              template: templates.Template, use_adapter: bool = True) -> str:
+              template: schema.Template, use_adapter: bool = True) -> str:
     reply = ""
     for reply in chat_stream(cm, history, message, settings, template, use_adapter=use_adapter):
         pass
     return reply
 
 
-def generate_batch(cm: ChatModel, prompts: list[str], settings: GenerationConfig, template: templates.Template,
+def generate_batch(cm: ChatModel, prompts: list[str], settings: GenerationConfig, template: schema.Template,
                    batch_size: int = 8, use_adapter: bool = True,
                    progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Generate for many prompts, `batch_size` at a time, left-padded so every row's new tokens start at

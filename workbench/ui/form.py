@@ -34,9 +34,8 @@ TRACKERS = ("tensorboard", "wandb", "mlflow", "trackio")
 
 
 def _template_names() -> list[str]:
-    from workbench.prompts import templates
-
-    return templates.available()
+    from workbench.prompts import registry
+    return registry.available()
 
 
 # Free-text settings whose usual values are known at build time: a dropdown that still takes any value.

@@ -8,7 +8,7 @@ import threading
 import gradio as gr
 
 from workbench.generation import inference
-from workbench.prompts import templates
+from workbench.prompts import registry
 from workbench.runs.compare import run_choices
 from workbench.config.generation import GenerationConfig
 from workbench.core.paths import confine
@@ -133,7 +133,7 @@ def build_chat_tab(app: gr.Blocks) -> None:
                            info="'default' (embedded SmolLM2-135M-Instruct), a hub id or a model folder")
         adapter = gr.Dropdown([NO_ADAPTER], value=NO_ADAPTER, label="Adapter", allow_custom_value=True, scale=3,
                               info="a run's adapter, or a folder with adapter_config.json")
-        template = gr.Dropdown(["auto", *templates.available()], value="auto", label="Template", scale=1,
+        template = gr.Dropdown(["auto", *registry.available()], value="auto", label="Template", scale=1,
                                info="auto: the run's template, else the model's chat template")
     with gr.Row():
         load_btn = gr.Button("Load", variant="secondary", size="sm")

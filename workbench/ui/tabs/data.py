@@ -15,7 +15,7 @@ from workbench.config.run import DEFAULT_DATA, DataCfg
 from workbench.core.errors import WorkbenchError
 from workbench.core.paths import display
 from workbench.data import browse, charts, formats, preview, quality, read, repair, split, stats, upload
-from workbench.prompts import templates
+from workbench.prompts import registry
 from workbench.ui.errors import handler
 from workbench.ui.preview_panel import preview_outputs, preview_settings
 
@@ -101,7 +101,7 @@ def preview_template(source, hub_config, hub_split, fmt, column_map, row, templa
     """A row rendered with a template: prompt, target, token counts and the coloured token sequence."""
     view = _view(source, hub_config, hub_split, fmt, column_map)
     tok = preview.tokenizer_for(model or "default")
-    p = preview.preview(templates.load(template_name), view.canonical_row(row), tok, int(max_length or 512),
+    p = preview.preview(registry.load(template_name), view.canonical_row(row), tok, int(max_length or 512),
                         train_on or "responses")
     return p.prompt, p.target, p.counts_markdown(), preview.tokens_html(p, tok)
 
@@ -202,7 +202,7 @@ def build_data_tab(app: gr.Blocks) -> None:
         raw_json = gr.JSON(label="As stored in the file")
         canon_json = gr.JSON(label="As trained (canonical fields)")
     with gr.Row():
-        template = gr.Dropdown(templates.available(), value=d.template, label="Template", scale=2,
+        template = gr.Dropdown(registry.available(), value=d.template, label="Template", scale=2,
                                allow_custom_value=True)  # files dropped in later are valid too
         refresh_tpl = gr.Button("↻", size="sm", scale=0, min_width=40)
         model, max_length, train_on = preview_settings(d)
@@ -221,7 +221,7 @@ def build_data_tab(app: gr.Blocks) -> None:
         with gr.Row():
             min_tokens = gr.Number(value=0, precision=0, minimum=0, label="Min tokens (0 = none)")
             max_tokens = gr.Number(value=0, precision=0, minimum=0, label="Max tokens (0 = none)")
-            length_template = gr.Dropdown(["", *templates.available()], value="", label="Count tokens under template",
+            length_template = gr.Dropdown(["", *registry.available()], value="", label="Count tokens under template",
                                           allow_custom_value=True,
                                           info="empty: the row's text fields")
         with gr.Row():
@@ -275,7 +275,7 @@ def build_data_tab(app: gr.Blocks) -> None:
         dataset_row, [*view_inputs, row_no], [raw_json, canon_json], api_name=False).success(
         preview_template, preview_inputs, preview_out, api_name=False)
     preview_btn.click(preview_template, preview_inputs, preview_out, api_name="preview_template")
-    refresh_tpl.click(lambda: gr.update(choices=templates.available()), None, template, api_name=False)
+    refresh_tpl.click(lambda: gr.update(choices=registry.available()), None, template, api_name=False)
 
     stats_btn.click(dataset_stats, [*view_inputs, model], [stats_md, chars_plot, tokens_plot, category_plot],
                     api_name="dataset_stats")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from workbench.prompts import templates
+from workbench.prompts import registry, schema
 from workbench.config.run import DEFAULT_DATA, DataCfg
 from workbench.config.column_map import parse_column_map
 from workbench.data import browse, preview
@@ -18,39 +18,39 @@ from workbench.ui.errors import handler
 
 
 
-def _about(t: templates.Template) -> str:
+def _about(t: schema.Template) -> str:
     trained = {"instruction": "the response", "chat": ", ".join(t.train_roles) + " turns",
                "model": "assistant turns"}[t.kind]
     lines = [f"**{t.name}** ({t.kind}): {t.description or 'no description'}  ",
              f"trained: {trained} · stop strings: {', '.join(f'`{s!r}`' for s in t.stop) or 'none'}"]
-    lines += [f"⚠️ {n}" for n in templates.lint(t)]
+    lines += [f"⚠️ {n}" for n in schema.lint(t)]
     return "\n".join(lines)
 
 
 @handler
 def template_source(name):
     """The YAML text of a template, its description, and its name (as the default 'save as' name)."""
-    t = templates.load(name)
-    return templates.read_text(name), _about(t), name
+    t = registry.load(name)
+    return registry.read_text(name), _about(t), name
 
 
 @handler
 def save_template(text, name, overwrite):
     """Validate and save the editor text as templates/<name>.yaml; refuses to replace one unless asked."""
     try:
-        path = templates.save_text(text or "", name, bool(overwrite))
-        t = templates.load(path.stem)
+        path = registry.save_text(text or "", name, bool(overwrite))
+        t = registry.load(path.stem)
     except WorkbenchError as e:
         gr.Warning(str(e))
-        return f"❌ Not saved: {e}", gr.update(choices=templates.available())
+        return f"❌ Not saved: {e}", gr.update(choices=registry.available())
     return (f"✅ Saved `templates/{path.name}`. It is now in every template list (Data tab: ↻).\n\n{_about(t)}",
-            gr.update(choices=templates.available(), value=t.name))
+            gr.update(choices=registry.available(), value=t.name))
 
 
 @handler
 def preview_draft(text, source, column_map, row, model, max_length, train_on):
     """The editor text (saved or not) rendered on one dataset row: prompt, target, counts, tokens."""
-    template = templates.parse(text or "", "draft")
+    template = registry.parse(text or "", "draft")
     view = browse.open_view(ui_source(source), "auto", parse_column_map(column_map))
     tok = preview.tokenizer_for(model or "default")
     p = preview.preview(template, view.canonical_row(row), tok, int(max_length or 512), train_on or "responses")
@@ -60,9 +60,9 @@ def preview_draft(text, source, column_map, row, model, max_length, train_on):
 def build_templates_tab(app: gr.Blocks) -> None:
     d = DataCfg()
     gr.Markdown("Templates are YAML files in `templates/`: drop a file there (then ↻) or edit one here and save it "
-                "under a new name. Placeholders: " + ", ".join(f"`{{{f}}}`" for f in templates.FIELDS) + ".")
+                "under a new name. Placeholders: " + ", ".join(f"`{{{f}}}`" for f in schema.FIELDS) + ".")
     with gr.Row():
-        choice = gr.Dropdown(templates.available(), value=d.template, label="Template", scale=3,
+        choice = gr.Dropdown(registry.available(), value=d.template, label="Template", scale=3,
                              allow_custom_value=True)  # files dropped in later are valid too
         refresh = gr.Button("↻", size="sm", scale=0, min_width=40)
     about = gr.Markdown()
@@ -85,7 +85,7 @@ def build_templates_tab(app: gr.Blocks) -> None:
 
     choice.change(template_source, choice, [editor, about, name], api_name="template_source")
     app.load(template_source, choice, [editor, about, name], api_name=False)
-    refresh.click(lambda: gr.update(choices=templates.available()), None, choice, api_name=False)
+    refresh.click(lambda: gr.update(choices=registry.available()), None, choice, api_name=False)
     save_btn.click(save_template, [editor, name, overwrite], [save_md, choice], api_name="save_template")
     preview_btn.click(preview_draft, [editor, source, column_map, row, model, max_length, train_on],
                       outputs, api_name="preview_template_draft")
