@@ -20,11 +20,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from workbench.prompts import templates  # noqa: E402
-from workbench.config.run import DEFAULT_DATA
 from workbench.config.generation import GenerationConfig  # noqa: E402
+from workbench.config.run import DEFAULT_DATA
 from workbench.data.load import load_canonical  # noqa: E402
-from workbench.generation.inference import CACHE, chat_stream, generate_batch  # noqa: E402
+from workbench.generation.batch import generate_batch  # noqa: E402
+from workbench.generation.chat_model import CACHE
+from workbench.generation.stream import chat_stream
+from workbench.prompts import registry, rendering  # noqa: E402
 
 
 def main() -> int:
@@ -41,9 +43,9 @@ def main() -> int:
     t = time.perf_counter()
     cm = CACHE.get("default", args.run)
     print(f"model: {cm.describe()}  (loaded in {time.perf_counter() - t:.1f} s, {torch.get_num_threads()} threads)")
-    tpl = templates.load("reverse_instruction")
+    tpl = registry.load("reverse_instruction")
     rows, _ = load_canonical(DEFAULT_DATA)
-    prompts = [templates.prompt_text(tpl, rows[i], cm.tokenizer) for i in range(min(args.rows, len(rows)))]
+    prompts = [rendering.prompt_text(tpl, rows[i], cm.tokenizer) for i in range(min(args.rows, len(rows)))]
     settings = GenerationConfig(max_new_tokens=args.max_new_tokens, do_sample=False)
 
     generate_batch(cm, prompts[:2], settings, tpl, batch_size=2)  # warm-up: first-call allocations
@@ -70,7 +72,7 @@ def main() -> int:
     print(f"  batched (bs={args.batch_size:<3}) {t_batch:7.2f} s  ({t_batch / len(prompts) * 1000:.0f} ms/row)")
     print(f"  speed-up        {t_one / t_batch:7.1f}x   (target >= 4x)   identical outputs: {same}/{len(prompts)}")
 
-    chat_tpl = templates.load("model")
+    chat_tpl = registry.load("model")
     ttft = []
     for i in range(args.ttft_repeats + 1):
         t = time.perf_counter()

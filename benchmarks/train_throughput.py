@@ -129,18 +129,18 @@ def eval_loss(adapter: Path, eval_file: str, cfg) -> float:
     import torch
     from peft import PeftModel
 
-    from workbench.prompts import templates
     from workbench.data.load import load_canonical
     from workbench.models.load import load_model
+    from workbench.prompts import registry, tokenizing
 
     loaded = load_model("default")
     model = PeftModel.from_pretrained(loaded.model, str(adapter)).eval()
-    template = templates.load(cfg.data.template)
+    template = registry.load(cfg.data.template)
     ds, _ = load_canonical(eval_file)
     total, count = 0.0, 0
     with torch.no_grad():
         for row in ds:
-            enc = templates.encode_row(template, row, loaded.tokenizer, 512)
+            enc = tokenizing.encode_row(template, row, loaded.tokenizer, 512)
             ids = torch.tensor([enc["input_ids"]], device=model.device)
             labels = torch.tensor([enc["labels"]], device=model.device)
             n = int((labels[:, 1:] != -100).sum())
@@ -155,16 +155,16 @@ def token_stats(train_file: str, cfg, block: int | None) -> dict:
     Rows trained one per sequence attend within their row: the token-weighted mean row length. Rows packed
     into wrapped blocks attend across the block: `block`.
     """
-    from workbench.prompts import templates
     from workbench.data.load import load_canonical
     from workbench.models.load import load_tokenizer
+    from workbench.prompts import registry, tokenizing
 
     tok = load_tokenizer("default")
-    template = templates.load(cfg.data.template)
+    template = registry.load(cfg.data.template)
     ds, _ = load_canonical(train_file)
     trained = total = squares = 0
     for row in ds:
-        labels = templates.encode_row(template, row, tok, cfg.data.max_length)["labels"]
+        labels = tokenizing.encode_row(template, row, tok, cfg.data.max_length)["labels"]
         trained += sum(x != -100 for x in labels)
         total += len(labels)
         squares += len(labels) ** 2

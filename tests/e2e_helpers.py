@@ -67,9 +67,7 @@ def leftovers(*roots: Path) -> list[str]:
 
 def watched_roots() -> list[Path]:
     """The project's data/ and templates/ plus the outputs folder the app writes runs to."""
-    from workbench.core.paths import data_dir
-    from workbench.core.paths import outputs_dir
-    from workbench.core.paths import templates_dir
+    from workbench.core.paths import data_dir, outputs_dir, templates_dir
 
     roots = [ROOT / "data", data_dir(), outputs_dir(), templates_dir()]
     unique = []

@@ -7,8 +7,8 @@ import pytest
 import torch
 from gradio_client.exceptions import AppError
 
-from workbench.runs.folder import RunDir
 from workbench.core.paths import outputs_dir
+from workbench.runs.folder import RunDir
 
 pytestmark = pytest.mark.slow
 

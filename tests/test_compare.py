@@ -4,11 +4,21 @@ import socket
 
 import pytest
 
-from workbench.core.errors import RunError
-from workbench.runs.compare import compare, config_diff, delete_run, loss_curves, loss_figure, resolve_run, run_choices, run_summary, summaries
 from workbench.config.run import RunConfig
-from workbench.runs.folder import RunDir
+from workbench.core.errors import RunError
 from workbench.core.files import atomic_write_text
+from workbench.runs.compare import (
+    compare,
+    config_diff,
+    delete_run,
+    loss_curves,
+    loss_figure,
+    resolve_run,
+    run_choices,
+    run_summary,
+    summaries,
+)
+from workbench.runs.folder import RunDir
 
 
 def make_run(root, run_id, state="completed", losses=(2.0, 1.5, 1.2), **sets):

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
+from workbench.core.errors import DataError
 from workbench.data import browse, charts, stats
 from workbench.data.load import load_canonical
-from workbench.core.errors import DataError
 
 
 def jsonl(path, rows):

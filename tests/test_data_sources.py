@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 
 from workbench.config.column_map import parse_column_map
+from workbench.core.errors import ConfigError, DataError, PathError
+from workbench.core.paths import confine
 from workbench.data import upload
 from workbench.data.load import load_canonical
 from workbench.data.read import load_raw, ui_source
 from workbench.data.repair import MalformedLinesError, write_valid_lines
 from workbench.data.split import split_sizes
-from workbench.core.errors import ConfigError, DataError, PathError
-from workbench.core.paths import confine
 
 ALPACA = [{"instruction": f"Task {i}", "input": "" if i % 2 else f"ctx {i}", "output": f"Answer {i}"} for i in range(6)]
 DOLLY = [{"instruction": "Q1", "context": "C1", "response": "R1", "category": "open_qa"},

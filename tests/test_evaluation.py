@@ -6,8 +6,16 @@ import json
 import pytest
 
 from conftest import ROOT
-from workbench.evaluation.side_by_side import COLUMNS, aggregate, bleu, evaluate, export, list_results, load_rows, read_rows, rouge_l, sample, sort_rows
 from workbench.core.errors import EvalError
+from workbench.evaluation.metrics import aggregate, bleu, rouge_l
+from workbench.evaluation.results import (
+    COLUMNS,
+    export,
+    list_results,
+    read_rows,
+    sort_rows,
+)
+from workbench.evaluation.side_by_side import evaluate, load_rows, sample
 from workbench.runs.folder import RunDir
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client
+
 from conftest import PY, ROOT, free_port
 from e2e_helpers import TINY_API, run_steps, wait_for, wait_idle
 from workbench.runs.folder import RunDir

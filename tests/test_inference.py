@@ -9,14 +9,24 @@ import time
 import pytest
 import torch
 
-from workbench.prompts import templates
 from workbench.config.generation import GenerationConfig
-from workbench.core.errors import ModelError
-from workbench.generation.inference import ModelCache, chat_once, chat_prompt, cut_at_stop, generate_batch, message_text, prompt_fields, row_input, settings_from, stream_reply, template_for
-from workbench.models.resolve import canonical_model
+from workbench.core.errors import ConfigError, ModelError
+from workbench.generation.batch import generate_batch
+from workbench.generation.chat_model import ModelCache
+from workbench.generation.chat_prompts import (
+    chat_prompt,
+    message_text,
+    prompt_fields,
+    row_input,
+    template_for,
+)
+from workbench.generation.decoding import cut_at_stop, settings_from
+from workbench.generation.stream import chat_once, stream_reply
 from workbench.models.adapters import check_adapter_base, find_adapter
+from workbench.models.resolve import canonical_model
+from workbench.prompts import registry, rendering
 
-REVERSE = templates.load("reverse_instruction")
+REVERSE = registry.load("reverse_instruction")
 GREEDY = GenerationConfig(max_new_tokens=16, do_sample=False)
 RESPONSES = ["Paris is the capital of France and its largest city.",
              "Water boils at 100 degrees Celsius at sea level.",
@@ -37,27 +47,27 @@ def cm(cache, lora_run):
 
 def test_user_text_goes_where_the_template_prompt_shows_it(tokenizer):
     assert prompt_fields(REVERSE) == ["output"]
-    assert prompt_fields(templates.load("alpaca")) == ["instruction", "input"]
+    assert prompt_fields(registry.load("alpaca")) == ["instruction", "input"]
     row = {"instruction": "Name a colour.", "input": "", "output": "Blue is a colour."}
     assert row_input(REVERSE, row) == "Blue is a colour."  # reverse: the response is the input
-    assert row_input(templates.load("alpaca"), row) == "Name a colour."
-    assert row_input(templates.load("chatml"), {"messages": [{"role": "user", "content": "hi"},
+    assert row_input(registry.load("alpaca"), row) == "Name a colour."
+    assert row_input(registry.load("chatml"), {"messages": [{"role": "user", "content": "hi"},
                                                              {"role": "assistant", "content": "yo"}]}) == "hi"
 
 
 def test_multi_turn_prompt_renders_past_exchanges_and_the_new_prompt(tokenizer):
     history = [{"role": "user", "content": "First response text."}, {"role": "assistant", "content": "Write A."}]
     prompt = chat_prompt(REVERSE, history, "Second response text.", tokenizer)
-    first = templates.prompt_text(REVERSE, {"output": "First response text."}, tokenizer)
+    first = rendering.prompt_text(REVERSE, {"output": "First response text."}, tokenizer)
     assert prompt.startswith(first + "Write A." + tokenizer.eos_token)
     assert prompt.endswith("### Input:\nSecond response text.\n\n### Response:\n")
     # A preface is said once, not once per turn.
-    pre = templates.parse('{kind: instruction, preface: "You answer briefly.\\n", prompt: "Q: {instruction}\\nA: "}',
+    pre = registry.parse('{kind: instruction, preface: "You answer briefly.\\n", prompt: "Q: {instruction}\\nA: "}',
                           "with_preface")
     p = chat_prompt(pre, [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}], "q2", tokenizer)
     assert p == f"You answer briefly.\nQ: q1\nA: a1{tokenizer.eos_token}Q: q2\nA: "
     # Chat-kind templates take the whole conversation as messages.
-    chatml = chat_prompt(templates.load("chatml"), history, "next", tokenizer)
+    chatml = chat_prompt(registry.load("chatml"), history, "next", tokenizer)
     assert "First response text." in chatml and chatml.rstrip().endswith("assistant")
 
 
@@ -71,7 +81,7 @@ def test_stop_strings_are_cut_and_gradio_content_is_flattened():
 def test_generation_settings_are_checked_against_the_config_ranges():
     s = settings_from(max_new_tokens=8, temperature=0.5, do_sample=True, seed=3)
     assert (s.max_new_tokens, s.temperature, s.do_sample, s.seed) == (8, 0.5, True, 3)
-    with pytest.raises(ValueError, match="top_p"):
+    with pytest.raises(ConfigError, match="top_p must be > 0.0 and <= 1.0; got 1.5"):
         settings_from(top_p=1.5)
 
 
@@ -106,7 +116,7 @@ def test_adapter_for_another_base_is_refused(lora_run, tmp_path, model_dir):
 @pytest.mark.slow
 def test_streamed_reply_grows_and_matches_batched_generation(cm):
     assert cm.has_adapter and template_for(cm.adapter).name == "reverse_instruction"
-    prompts = [templates.prompt_text(REVERSE, {"output": r}, cm.tokenizer) for r in RESPONSES]
+    prompts = [rendering.prompt_text(REVERSE, {"output": r}, cm.tokenizer) for r in RESPONSES]
     pieces = list(stream_reply(cm, prompts[0], GREEDY, REVERSE))
     assert pieces and pieces[-1].strip()
     assert all(pieces[-1].startswith(p) for p in pieces)  # each update extends the last
@@ -123,10 +133,10 @@ def test_streamed_reply_grows_and_matches_batched_generation(cm):
 def test_stop_flag_ends_the_generation_thread(cm):
     stop = threading.Event()
     long = GenerationConfig(max_new_tokens=400, do_sample=False, repetition_penalty=1.0)
-    prompt = templates.prompt_text(templates.load("model"), {"instruction": "Count from 1 to 500."}, cm.tokenizer)
+    prompt = rendering.prompt_text(registry.load("model"), {"instruction": "Count from 1 to 500."}, cm.tokenizer)
     t = time.time()
     text = ""
-    for text in stream_reply(cm, prompt, long, templates.load("model"), stop):
+    for text in stream_reply(cm, prompt, long, registry.load("model"), stop):
         stop.set()  # the user pressed Stop at the first words
     assert time.time() - t < 30
     assert len(cm.tokenizer(text)["input_ids"]) < 40
@@ -136,7 +146,7 @@ def test_stop_flag_ends_the_generation_thread(cm):
 
 @pytest.mark.slow
 def test_compare_with_base_switches_the_adapter_off_on_the_same_weights(cm, cache):
-    ids = cm.tokenizer(templates.prompt_text(REVERSE, {"output": RESPONSES[0]}, cm.tokenizer), return_tensors="pt")
+    ids = cm.tokenizer(rendering.prompt_text(REVERSE, {"output": RESPONSES[0]}, cm.tokenizer), return_tensors="pt")
     with torch.inference_mode():
         with_adapter = cm.model(**ids).logits
         with cm.base_only():
@@ -162,5 +172,5 @@ def test_compare_with_base_switches_the_adapter_off_on_the_same_weights(cm, cach
 @pytest.mark.slow
 def test_model_chat_template_reply_is_text(cache):
     base = cache.get("default")
-    reply = chat_once(base, [], "Name one primary colour.", GREEDY, templates.load("model"))
+    reply = chat_once(base, [], "Name one primary colour.", GREEDY, registry.load("model"))
     assert reply.strip() and "<|im_end|>" not in reply

@@ -4,11 +4,11 @@ import shlex
 import pytest
 import yaml
 
-from workbench.config import presets
 from workbench.cli.parser import build_parser
 from workbench.cli.train import load_config
-from workbench.core.errors import ConfigError
+from workbench.config import presets
 from workbench.config.run import RunConfig
+from workbench.core.errors import ConfigError
 from workbench.training import launch
 
 

@@ -3,11 +3,11 @@ import time
 
 import pytest
 
+from workbench.core.errors import ModelError
 from workbench.models import embedded
 from workbench.models.device import pick_dtype
 from workbench.models.load import load_model
 from workbench.models.resolve import resolve_model
-from workbench.core.errors import ModelError
 
 
 def test_default_model_is_a_plain_hf_folder(model_dir):

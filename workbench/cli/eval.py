@@ -24,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
     if "split" in typed and "data" in typed:
         raise ConfigError("give --split or --data, not both", "--data evaluates a file instead of a split")
     cfg = settings_from_args(EvalConfig, args)
-    from workbench.evaluation.side_by_side import evaluate  # torch and the model code load only now
+    from workbench.evaluation.side_by_side import (
+        evaluate,  # torch and the model code load only now
+    )
 
     values = cfg.to_dict()
     with Progress() as progress:

@@ -20,7 +20,11 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = settings_from_args(MergeConfig, args)
-    from workbench.export.merge import export_adapter, merge_adapter, merge_plan  # torch loads only now
+    from workbench.export.merge import (  # torch loads only now
+        export_adapter,
+        merge_adapter,
+        merge_plan,
+    )
 
     if cfg.adapter_only:
         print(f"adapter copied to {export_adapter(cfg.run, cfg.out)}")

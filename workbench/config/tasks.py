@@ -8,8 +8,6 @@ from workbench.config.fields import Settings, opt
 from workbench.config.run import DTYPES
 
 
-
-
 @dataclass
 class EvalConfig(Settings):
     run: str = opt("", "A run folder (outputs/<run-id>) or run id.")

@@ -1,32 +1,27 @@
-"""Side-by-side evaluation: generated vs ground truth for many held-out rows, with ROUGE-L and BLEU.
-
-The metrics come from the reference libraries (rouge-score, sacrebleu), never re-implemented here.
-Every evaluation is saved into the run folder: eval/<name>.jsonl (one row per example) and
-eval/<name>.json (the summary), so a result can be reopened, compared and exported later.
-"""
+"""Side-by-side evaluation: generate for held-out rows with the adapter (and the base model with the adapter
+off), and score each against the ground truth. The rows come from the run's saved split or a file; the
+result is saved with the run (evaluation/results.py)."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
-import re
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from workbench.prompts import registry, rendering
-from workbench.core.errors import ConfigError
 from workbench.config.generation import GenerationConfig
 from workbench.config.run import RunConfig
-from workbench.generation.inference import CACHE, ModelCache, generate_batch, row_input
+from workbench.core.errors import EvalError, RunError
+from workbench.core.naming import safe_name
+from workbench.evaluation.metrics import aggregate, bleu, rouge_l
+from workbench.evaluation.results import save_result
+from workbench.generation.batch import generate_batch
+from workbench.generation.chat_model import CACHE, ModelCache
+from workbench.generation.chat_prompts import row_input
+from workbench.prompts import registry, rendering
 from workbench.runs.folder import RunDir
-from workbench.core.files import atomic_write_text
-from workbench.core.errors import EvalError
 
-COLUMNS = ["input", "generated", "base_generated", "ground_truth", "rouge_l", "bleu", "base_rouge_l", "base_bleu"]
 SPLITS = ("test", "validation")
 
 
@@ -37,51 +32,12 @@ class EvalResult:
     name: str = ""
     files: dict = field(default_factory=dict)
 
-
-# -- metrics ------------------------------------------------------------------------------------------
-
-@lru_cache(maxsize=1)
-def _rouge():
-    from rouge_score import rouge_scorer
-
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-
-
-def rouge_l(generated: str, reference: str) -> float:
-    """ROUGE-L F1 in [0, 1] (rouge-score, Porter stemming as in the original ROUGE)."""
-    if not (generated or "").strip() or not (reference or "").strip():
-        return 0.0
-    return float(_rouge().score(reference, generated)["rougeL"].fmeasure)
-
-
-def bleu(generated: str, reference: str) -> float:
-    """Sentence BLEU scaled to [0, 1] (sacrebleu; effective order, so short sentences are not zeroed)."""
-    import sacrebleu
-
-    if not (generated or "").strip() or not (reference or "").strip():
-        return 0.0
-    return float(sacrebleu.sentence_bleu(generated, [reference]).score) / 100.0
-
-
-def aggregate(rows: list[dict]) -> dict:
-    """Mean scores: the CLI summary keys adapter_rouge_l, base_rouge_l, adapter_bleu, base_bleu, n."""
-    def mean(key):
-        vals = [r[key] for r in rows if r.get(key) is not None]
-        return round(sum(vals) / len(vals), 4) if vals else None
-
-    return {"adapter_rouge_l": mean("rouge_l"), "base_rouge_l": mean("base_rouge_l"),
-            "adapter_bleu": mean("bleu"), "base_bleu": mean("base_bleu"), "n": len(rows)}
-
-
-# -- rows ---------------------------------------------------------------------------------------------
-
 def run_config(run: RunDir) -> RunConfig:
-    if not run.config_file.is_file():
-        raise EvalError(f"{run.path} is not a run folder (no config.yaml)")
+    """The run's config, or an EvalError naming what is wrong with the folder."""
     try:
-        return RunConfig.load(run.config_file)
-    except ConfigError as e:
-        raise EvalError(f"{run.config_file}: {e}") from None
+        return run.config()
+    except RunError as e:
+        raise EvalError(str(e)) from None
 
 
 def load_rows(run: RunDir, split: str = "test", data: str | Path | None = None, cfg: RunConfig | None = None
@@ -111,13 +67,11 @@ def load_rows(run: RunDir, split: str = "test", data: str | Path | None = None, 
                         "evaluate the other split or a file")
     return rows
 
-
 def _resolved(source: str) -> Path | None:
     from workbench.core.paths import resolve_local
     from workbench.data.read import is_local
 
     return resolve_local(source).resolve() if is_local(source) else None
-
 
 def sample(rows: list[dict], n: int | None, seed: int = 0) -> list[dict]:
     """n rows drawn with the seed (the same seed gives the same rows); n <= 0 or None keeps all rows."""
@@ -126,17 +80,9 @@ def sample(rows: list[dict], n: int | None, seed: int = 0) -> list[dict]:
     picked = sorted(random.Random(seed).sample(range(len(rows)), n))
     return [rows[i] for i in picked]
 
-
-def sort_rows(rows: list[dict], by: str = "rouge_l", best_first: bool = True) -> list[dict]:
-    return sorted(rows, key=lambda r: (r.get(by) is None, -(r.get(by) or 0) if best_first else (r.get(by) or 0)))
-
-
-# -- the evaluation -----------------------------------------------------------------------------------
-
 def default_name(split: str, data: str | Path | None, n: int | None, seed: int) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(data)).stem) if data else split
+    stem = safe_name(Path(str(data)).stem, "data") if data else split
     return f"{stem}-{'all' if not n or n <= 0 else f'n{n}'}-seed{seed}"
-
 
 def evaluate(run_dir: str | Path, *, split: str = "test", data: str | Path | None = None, n: int | None = 8,
              seed: int = 0, batch_size: int = 8, compare_base: bool = True, max_new_tokens: int | None = None,
@@ -183,68 +129,3 @@ def evaluate(run_dir: str | Path, *, split: str = "test", data: str | Path | Non
     if save:
         result.files = save_result(run, result)
     return result
-
-
-# -- files --------------------------------------------------------------------------------------------
-
-def eval_dir(run: RunDir) -> Path:
-    return run.path / "eval"
-
-
-def _safe_name(name: str) -> str:
-    clean = re.sub(r"[^A-Za-z0-9_.-]+", "-", name or "").strip(".-")
-    if not clean:
-        raise EvalError(f"invalid evaluation name {name!r}")
-    return clean
-
-
-def save_result(run: RunDir, result: EvalResult) -> dict:
-    name = _safe_name(result.name)
-    jsonl = eval_dir(run) / f"{name}.jsonl"
-    summary = eval_dir(run) / f"{name}.json"
-    atomic_write_text(jsonl, to_jsonl(result.rows))
-    atomic_write_text(summary, json.dumps(result.summary, indent=2))
-    return {"jsonl": jsonl, "summary": summary}
-
-
-def to_jsonl(rows: list[dict]) -> str:
-    return "".join(json.dumps({k: r.get(k) for k in COLUMNS}, ensure_ascii=False) + "\n" for r in rows)
-
-
-def to_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def export(run_dir: str | Path, rows: list[dict], name: str, fmt: str = "csv") -> Path:
-    """Write the rows (as shown, e.g. sorted) to eval/<name>.<fmt> in the run folder."""
-    if fmt not in ("csv", "jsonl"):
-        raise EvalError(f"export format must be csv or jsonl; got {fmt!r}")
-    run = RunDir(run_dir)
-    if not run.config_file.is_file():
-        raise EvalError(f"{run.path} is not a run folder")
-    path = eval_dir(run) / f"{_safe_name(name)}.{fmt}"
-    atomic_write_text(path, to_csv(rows) if fmt == "csv" else to_jsonl(rows))
-    return path
-
-
-def list_results(run_dir: str | Path) -> list[dict]:
-    """The saved evaluation summaries of a run, newest first."""
-    folder = eval_dir(RunDir(run_dir))
-    out = []
-    for p in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True) if folder.is_dir() else []:
-        try:
-            out.append({"name": p.stem, **json.loads(p.read_text(encoding="utf-8"))})
-        except ValueError:
-            continue
-    return out
-
-
-def read_rows(run_dir: str | Path, name: str) -> list[dict]:
-    path = eval_dir(RunDir(run_dir)) / f"{_safe_name(name)}.jsonl"
-    if not path.is_file():
-        raise EvalError(f"no saved evaluation named {name!r} in this run")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 from workbench.config.run import RunConfig
-from workbench.runs.folder import ACTIVE, RunDir, list_runs
-from workbench.core.paths import outputs_dir
 from workbench.core.errors import RunError
-from workbench.runs.folder import resolve_run
+from workbench.core.paths import outputs_dir
+from workbench.runs.folder import ACTIVE, RunDir, list_runs, resolve_run
 
 SUMMARY_COLUMNS = ["run", "status", "base model", "template", "method", "steps", "final loss", "best loss",
                    "eval loss", "created", "path"]

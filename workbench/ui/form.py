@@ -15,8 +15,8 @@ from typing import Any
 import gradio as gr
 import yaml
 
-from workbench.config.run import RunConfig, iter_fields
 from workbench.config.preflight import has_package
+from workbench.config.run import RunConfig, iter_fields
 
 SECTIONS = {"model": "Model", "adapter": "Adapter", "data": "Data", "train": "Training"}
 TOP_LEVEL = ("run_name",)

@@ -7,12 +7,13 @@ import threading
 
 import gradio as gr
 
-from workbench.generation import inference
+from workbench.config.generation import GenerationConfig
+from workbench.core.errors import WorkbenchError
+from workbench.core.paths import confine
+from workbench.generation import chat_model, chat_prompts, decoding, stream
+from workbench.models.adapters import find_adapter
 from workbench.prompts import registry
 from workbench.runs.compare import run_choices
-from workbench.config.generation import GenerationConfig
-from workbench.core.paths import confine
-from workbench.core.errors import WorkbenchError
 from workbench.ui.errors import handler
 
 NO_ADAPTER = "(none)"
@@ -33,8 +34,8 @@ def _base_name(base: str | None) -> str:
     return base
 
 
-def _model(base, adapter) -> inference.ChatModel:
-    return inference.CACHE.get(_base_name(base), _adapter_path(adapter))
+def _model(base, adapter) -> chat_model.ChatModel:
+    return chat_model.CACHE.get(_base_name(base), _adapter_path(adapter))
 
 
 # -- handlers -----------------------------------------------------------------------------------------
@@ -49,7 +50,7 @@ def list_adapters():
 def suggest_base(adapter):
     """Choosing a run's adapter selects the base model it was trained on."""
     try:
-        source = inference.find_adapter(_adapter_path(adapter))
+        source = find_adapter(_adapter_path(adapter))
     except WorkbenchError:
         return gr.update()
     return gr.update(value=source.base) if source.base and not source.full_model else gr.update()
@@ -59,7 +60,7 @@ def suggest_base(adapter):
 def load_adapter(base, adapter):
     """Load base (+ adapter) into the cache (releasing the previous one) and say what is loaded."""
     cm = _model(base, adapter)
-    tpl = inference.template_for(cm.adapter)
+    tpl = chat_prompts.template_for(cm.adapter)
     return f"✅ Loaded **{cm.describe()}**  \ntemplate (auto): `{tpl.name}`"
 
 
@@ -70,11 +71,11 @@ def chat(message, history, base_history, base, adapter, template, compare_base, 
     message = (message or "").strip()
     if not message:
         raise gr.Error("type a message first", print_exception=False)
-    settings = inference.settings_from(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+    settings = decoding.settings_from(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                                        top_k=top_k, repetition_penalty=repetition_penalty,
                                        do_sample=do_sample, seed=seed)
     cm = _model(base, adapter)
-    tpl = inference.template_for(cm.adapter, template or "auto")
+    tpl = chat_prompts.template_for(cm.adapter, template or "auto")
     stop = threading.Event()
     key = getattr(request, "session_hash", None) or "api"
     _STOPS[key] = stop
@@ -85,11 +86,11 @@ def chat(message, history, base_history, base, adapter, template, compare_base, 
         base_history += [{"role": "user", "content": message}, {"role": "assistant", "content": ""}]
     yield history, base_history, ""
     try:
-        for text in inference.chat_stream(cm, past, message, settings, tpl, stop):
+        for text in stream.chat_stream(cm, past, message, settings, tpl, stop):
             history[-1] = {"role": "assistant", "content": text}
             yield history, base_history, ""
         if compare_base and cm.has_adapter and not stop.is_set():
-            for text in inference.chat_stream(cm, base_past, message, settings, tpl, threading.Event(),
+            for text in stream.chat_stream(cm, base_past, message, settings, tpl, threading.Event(),
                                               use_adapter=False):
                 base_history[-1] = {"role": "assistant", "content": text}
                 yield history, base_history, ""
@@ -114,7 +115,7 @@ def clear_chat():
 
 @handler
 def release_model():
-    inference.CACHE.release()
+    chat_model.CACHE.release()
     return "Model released from memory."
 
 

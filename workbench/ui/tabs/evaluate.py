@@ -10,12 +10,12 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from workbench.evaluation import side_by_side as evaluation
-from workbench.runs.compare import run_choices
 from workbench.config.generation import GenerationConfig
-from workbench.evaluation.side_by_side import COLUMNS
 from workbench.core.errors import EvalError
 from workbench.core.paths import confine
+from workbench.evaluation import results, side_by_side
+from workbench.evaluation.results import COLUMNS
+from workbench.runs.compare import run_choices
 from workbench.ui.errors import handler
 
 SOURCES = ["test", "validation", "file"]
@@ -88,7 +88,7 @@ def evaluate(run, source, upload, data_path, n, seed, batch_size, max_new_tokens
     def report(done, total, what):
         progress(done / max(total, 1), desc=f"{what}: {done}/{total}")
 
-    result = evaluation.evaluate(run_dir, split=source if source != "file" else "test", data=data,
+    result = side_by_side.evaluate(run_dir, split=source if source != "file" else "test", data=data,
                                  n=int(n or 0), seed=int(seed or 0), batch_size=int(batch_size or 8),
                                  compare_base=bool(compare_base),
                                  max_new_tokens=int(max_new_tokens) if max_new_tokens else None,
@@ -104,7 +104,7 @@ def sort_table(table, sort_by):
     if key == "gain":
         for r in rows:
             r["gain"] = None if r.get("base_rouge_l") is None else (r.get("rouge_l") or 0) - r["base_rouge_l"]
-    rows = evaluation.sort_rows(rows, key, best)
+    rows = results.sort_rows(rows, key, best)
     return _frame(rows)
 
 
@@ -112,7 +112,7 @@ def export_table(run, name, table, fmt):
     """Write the shown rows to eval/<name>.<csv|jsonl> in the run folder and offer the file."""
     if not name:
         raise EvalError("run an evaluation first")
-    path = evaluation.export(_run(run), _rows(table), f"{name}-table" if fmt == "jsonl" else name, fmt)
+    path = results.export(_run(run), _rows(table), f"{name}-table" if fmt == "jsonl" else name, fmt)
     # The browser gets a temp copy: Gradio serves files only from the working dir and the temp dir,
     # and outputs/ may live elsewhere (WORKBENCH_OUTPUTS).
     download = Path(tempfile.mkdtemp(prefix="wb-eval-")) / path.name

@@ -9,15 +9,14 @@ import tempfile
 import gradio as gr
 import pandas as pd
 
-from workbench.runs import compare
-from workbench.evaluation import side_by_side as evaluation
-from workbench.runs.compare import SUMMARY_COLUMNS
-from workbench.core.paths import confine
-from workbench.ui.plots import training_figure
 from workbench.core.errors import WorkbenchError
+from workbench.core.paths import confine
+from workbench.evaluation.results import list_results
+from workbench.runs import compare
+from workbench.runs.compare import SUMMARY_COLUMNS
 from workbench.runs.folder import RunDir, resolve_run
 from workbench.ui.errors import handler
-
+from workbench.ui.plots import training_figure
 
 
 def _run(choice) -> RunDir:
@@ -65,7 +64,7 @@ def open_run(choice):
     config = run.config_file.read_text(encoding="utf-8") if run.config_file.is_file() else ""
     status = run.read_status()
     fig = training_figure(run.read_metrics(), title=run.id)  # loss (raw, smoothed, eval), lr, tokens/s
-    evals = evaluation.list_results(run.path)
+    evals = list_results(run.path)
     eval_md = "\n".join(f"- `{e['name']}`: ROUGE-L adapter {e.get('adapter_rouge_l')} / base "
                         f"{e.get('base_rouge_l')}, BLEU adapter {e.get('adapter_bleu')} / base "
                         f"{e.get('base_bleu')} ({e.get('n')} rows)" for e in evals) or "No evaluations yet."

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import gradio as gr
 
-from workbench.prompts import registry, schema
-from workbench.config.run import DEFAULT_DATA, DataCfg
 from workbench.config.column_map import parse_column_map
+from workbench.config.run import DEFAULT_DATA, DataCfg
+from workbench.core.errors import WorkbenchError
 from workbench.data import browse, preview
 from workbench.data.read import ui_source
-from workbench.ui.preview_panel import preview_outputs, preview_settings
-from workbench.core.errors import WorkbenchError
+from workbench.prompts import registry, schema
 from workbench.ui.errors import handler
-
+from workbench.ui.preview_panel import preview_outputs, preview_settings
 
 
 def _about(t: schema.Template) -> str:

@@ -1,0 +1,1 @@
+"""Generation: the loaded model and its cache, chat prompts, decoding settings, streaming chat, batches."""
