@@ -10,7 +10,7 @@ from workbench.runs.folder import RunDir
 
 TWO_PROCESS_YAML = """
 run_name: ddp-api
-data: {max_rows: 32, max_length: 96, val_size: 0}
+data: {max_rows: 32, max_length: 96, val_size: 0, test_size: 0.1}
 train: {batch_size: 2, max_steps: 2, save_steps: 2, logging_steps: 1}
 """
 
@@ -47,3 +47,13 @@ def test_a_two_process_job_runs_to_completed_with_one_chart_and_one_adapter(clie
     assert (run.adapter / "adapter_model.safetensors").is_file()
     with pytest.raises(AppError, match="already ended \\(completed\\); there is nothing to cancel"):
         client.predict(job["id"], api_name="/cancel_job")
+
+    # The Evaluate button's path: the evaluation runs as an eval job, the request returns at once.
+    message, eval_id = client.predict(done["run_dir"], "test", None, "", 2, 0, 2, 8, False,
+                                      api_name="/submit_evaluation")
+    assert eval_id in message and _job(client, eval_id)["kind"] == "eval"
+    ended = wait_for(lambda: (j := _job(client, eval_id)) and j["state"] not in ("queued", "running") and j,
+                     600, 1.0, "the eval job")
+    assert ended["state"] == "completed", ended["error"]
+    summary = json.loads((run.path / "eval" / "test-n2-seed0.json").read_text())
+    assert summary["n"] == 2 and summary["adapter_rouge_l"] is not None

@@ -13,7 +13,7 @@ class GenerationConfig(Settings):
     do_sample: bool = opt(False, "Sample (True) or take the most likely token (False, reproducible).")
     temperature: float = opt(0.7, "Sampling temperature.", min=0.0, max=5.0, min_exclusive=True)
     top_p: float = opt(0.9, "Nucleus sampling mass.", min=0.0, max=1.0, min_exclusive=True)
-    top_k: int = opt(50, "Sample among the k most likely tokens (0 = all).", min=0, max=10000)
+    top_k: int = opt(50, "Sample among the k most likely tokens (0 = all).", min=0, max=500)
     repetition_penalty: float = opt(1.1, "Penalty on repeated tokens (1 = none).", min=0.5, max=3.0)
     seed: int = opt(0, "Sampling seed.", min=0)
 

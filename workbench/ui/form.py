@@ -125,6 +125,23 @@ def make_component(name: str, f, value: Any) -> gr.components.Component:
     return gr.Textbox(value=value, **common)
 
 
+def setting_input(cls, name: str, label: str, step: float | None = None, **kw) -> gr.components.Component:
+    """One setting of any config dataclass (e.g. GenerationConfig) as a component whose default, range and
+    help come from the field's metadata: a Slider for a bounded number (step given), a Checkbox for a bool,
+    a Number otherwise. Forms outside the Train tab use this instead of writing their own ranges."""
+    from workbench.config.fields import default_of
+
+    f = dict(cls.iter_fields())[name]
+    m, value = f.metadata, default_of(f)
+    common = {"label": label, "info": m.get("help", ""), **kw}
+    if field_type(f) is bool:
+        return gr.Checkbox(value=value, **common)
+    if step is not None and m.get("min") is not None and m.get("max") is not None:
+        low = m["min"] + (step if m.get("min_exclusive") else 0)
+        return gr.Slider(low, m["max"], value=value, step=step, **common)
+    return gr.Number(value=value, precision=0 if field_type(f) is int else None, **common)
+
+
 def _grid(names: list[str], fields: dict, cfg: RunConfig, out: dict) -> None:
     for i in range(0, len(names), PER_ROW):
         with gr.Row(equal_height=False):

@@ -15,6 +15,7 @@ from workbench.models.adapters import find_adapter
 from workbench.prompts import registry
 from workbench.runs.compare import run_choices
 from workbench.ui.errors import handler
+from workbench.ui.form import setting_input
 
 NO_ADAPTER = "(none)"
 _STOPS: dict[str, threading.Event] = {}  # session → the stop flag of its current generation
@@ -127,8 +128,6 @@ def _toggle_base(compare_base):
 # -- layout -------------------------------------------------------------------------------------------
 
 def build_chat_tab(app: gr.Blocks) -> None:
-    g = GenerationConfig()
-    help_of = {f: GenerationConfig.__dataclass_fields__[f].metadata["help"] for f in GenerationConfig.__dataclass_fields__}
     with gr.Row():
         base = gr.Dropdown(["default"], value="default", label="Base model", allow_custom_value=True, scale=2,
                            info="'default' (embedded SmolLM2-135M-Instruct), a hub id or a model folder")
@@ -142,18 +141,17 @@ def build_chat_tab(app: gr.Blocks) -> None:
         release_btn = gr.Button("Release model", size="sm")
     status = gr.Markdown("Choose an adapter and press **Load** (or just send a message).")
     with gr.Accordion("Generation settings", open=False):
+        # Defaults, ranges and help text are GenerationConfig's own (config/generation.py).
         with gr.Row():
-            max_new_tokens = gr.Slider(1, 1024, value=g.max_new_tokens, step=1, label="Max new tokens",
-                                       info=help_of["max_new_tokens"])
-            do_sample = gr.Checkbox(value=g.do_sample, label="Sampling", info=help_of["do_sample"])
-            seed = gr.Number(value=g.seed, precision=0, minimum=0, label="Seed", info=help_of["seed"])
+            max_new_tokens = setting_input(GenerationConfig, "max_new_tokens", "Max new tokens", step=1)
+            do_sample = setting_input(GenerationConfig, "do_sample", "Sampling")
+            seed = setting_input(GenerationConfig, "seed", "Seed")
         with gr.Row():
-            temperature = gr.Slider(0.05, 2.0, value=g.temperature, step=0.05, label="Temperature",
-                                    info=help_of["temperature"])
-            top_p = gr.Slider(0.05, 1.0, value=g.top_p, step=0.05, label="Top-p", info=help_of["top_p"])
-            top_k = gr.Slider(0, 200, value=g.top_k, step=1, label="Top-k", info=help_of["top_k"])
-            repetition_penalty = gr.Slider(1.0, 2.0, value=g.repetition_penalty, step=0.05,
-                                           label="Repetition penalty", info=help_of["repetition_penalty"])
+            temperature = setting_input(GenerationConfig, "temperature", "Temperature", step=0.05)
+            top_p = setting_input(GenerationConfig, "top_p", "Top-p", step=0.05)
+            top_k = setting_input(GenerationConfig, "top_k", "Top-k", step=1)
+            repetition_penalty = setting_input(GenerationConfig, "repetition_penalty", "Repetition penalty",
+                                               step=0.05)
     compare_base = gr.Checkbox(value=False, label="Compare with base: the same prompt without the adapter, "
                                                   "side by side")
     with gr.Row():

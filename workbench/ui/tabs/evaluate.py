@@ -1,5 +1,7 @@
 """Evaluate tab: generated vs ground truth for many held-out rows, with ROUGE-L / BLEU per row, the
-aggregate, the base model's scores on the same rows, sorting and export. Logic: workbench.evaluation.
+aggregate, the base model's scores on the same rows, sorting and export. The Evaluate button queues an
+`eval` job (a long evaluation never holds a request) and a timer follows it; `/evaluate` stays for programs
+that want the result in one call. Logic: workbench.evaluation and workbench.jobs.
 """
 from __future__ import annotations
 
@@ -10,13 +12,14 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from workbench.config.generation import GenerationConfig
+from workbench.config.tasks import EvalConfig
 from workbench.core.errors import EvalError
 from workbench.core.paths import confine
 from workbench.evaluation import results, side_by_side
 from workbench.evaluation.results import COLUMNS
 from workbench.runs.compare import run_choices
 from workbench.ui.errors import handler
+from workbench.ui.form import setting_input
 
 SOURCES = ["test", "validation", "file"]
 SORTS = {"ROUGE-L, best first": ("rouge_l", True), "ROUGE-L, worst first": ("rouge_l", False),
@@ -69,12 +72,9 @@ def list_eval_runs(current=None):
     return gr.update(choices=choices, value=value)
 
 
-@handler
-def evaluate(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base,
-             progress=gr.Progress()):
-    """Generate for n rows (0 = all) of the run's held-out split or a file; score and save them."""
-    run_dir = _run(run)
-    data = None
+def eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base) -> EvalConfig:
+    """The form as an EvalConfig (checked against its ranges), with the result's name fixed up front."""
+    data = ""
     if source == "file":
         if upload:  # a file the browser just sent: Gradio's own temp copy
             data = upload if isinstance(upload, str) else getattr(upload, "name", None) or upload.get("path")
@@ -84,16 +84,63 @@ def evaluate(run, source, upload, data_path, n, seed, batch_size, max_new_tokens
             raise EvalError("upload a file or give a data file path (or pick the test / validation split)")
     elif source not in SOURCES:
         raise EvalError(f"source must be one of {', '.join(SOURCES)}")
+    cfg = EvalConfig().with_values(run=_run(run), split=source if source != "file" else "test", data=data,
+                                   n=n or 0, seed=seed or 0, batch_size=batch_size or 8,
+                                   max_new_tokens=max_new_tokens or 0, compare_base=bool(compare_base))
+    cfg.check_ranges()
+    cfg.name = side_by_side.default_name(cfg.split, cfg.data or None, cfg.n, cfg.seed)
+    return cfg
+
+
+def _shown(cfg: EvalConfig) -> tuple:
+    summary = next((s for s in results.list_results(cfg.run) if s["name"] == cfg.name), None)
+    if summary is None:
+        raise EvalError(f"the evaluation {cfg.name} left no summary in {cfg.run}/eval/")
+    return summary_markdown(summary, cfg.name), _frame(results.read_rows(cfg.run, cfg.name)), cfg.name
+
+
+@handler
+def evaluate(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base,
+             progress=gr.Progress()):
+    """Generate for n rows (0 = all) of the run's held-out split or a file; score and save them, in this
+    request (for programs; the button queues a job instead)."""
+    cfg = eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base)
 
     def report(done, total, what):
         progress(done / max(total, 1), desc=f"{what}: {done}/{total}")
 
-    result = side_by_side.evaluate(run_dir, split=source if source != "file" else "test", data=data,
-                                 n=int(n or 0), seed=int(seed or 0), batch_size=int(batch_size or 8),
-                                 compare_base=bool(compare_base),
-                                 max_new_tokens=int(max_new_tokens) if max_new_tokens else None,
-                                 progress=report)
+    values = cfg.to_dict()
+    result = side_by_side.evaluate(values.pop("run"), **values, progress=report)
     return summary_markdown(result.summary, result.name), _frame(result.rows), result.name
+
+
+@handler
+def submit_evaluation(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base):
+    """Queue the evaluation as an `eval` job; returns (message, job id) and the timer follows the job."""
+    from workbench.jobs.submit import submit
+
+    job = submit("eval", eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tokens,
+                                     compare_base))
+    return f"Queued evaluation job `{job.id}`: {job.name}. It runs in its own process; this page follows it.", job.id
+
+
+@handler
+def follow_evaluation(job_id):
+    """Timer: the job's progress while it runs; its table when it completed; its error when it failed."""
+    from workbench.jobs import queue, view
+
+    if not job_id:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False)
+    job = queue.get(job_id)
+    if job.state in ("queued", *queue.ACTIVE):
+        snap = view.snapshot(job)
+        done = f"{snap['step']}/{snap['max_steps']} generations" if snap["max_steps"] else "loading the model"
+        return f"⏳ evaluation job `{job.id}` is {job.state}: {done}", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    if job.state != "completed":
+        return (f"❌ evaluation job `{job.id}` {job.state}" + (f": {job.error}" if job.error else ""), gr.skip(),
+                gr.skip(), gr.skip(), gr.Timer(active=False))
+    summary, table, name = _shown(EvalConfig.from_text(job.config))
+    return "", summary, table, name, gr.Timer(active=False)
 
 
 @handler
@@ -143,15 +190,18 @@ def build_evaluate_tab(app: gr.Blocks) -> None:
         upload = gr.File(label="File (JSON / JSONL / CSV / Parquet)", file_types=[".json", ".jsonl", ".csv",
                                                                                      ".parquet"], type="filepath")
         data_path = gr.Textbox(label="…or a file path under data/", placeholder="data/dolly_sample.jsonl")
-    with gr.Row():
-        n = gr.Number(value=8, precision=0, minimum=0, label="Rows (0 = all)")
-        seed = gr.Number(value=0, precision=0, minimum=0, label="Sampling seed")
-        batch_size = gr.Slider(1, 64, value=8, step=1, label="Batch size", info="rows generated together")
-        max_new_tokens = gr.Slider(8, 1024, value=GenerationConfig().max_new_tokens, step=8, label="Max new tokens")
-        compare_base = gr.Checkbox(value=True, label="Also score the base model")
+    with gr.Row():  # defaults, ranges and help from EvalConfig (config/tasks.py)
+        n = setting_input(EvalConfig, "n", "Rows (0 = all)")
+        seed = setting_input(EvalConfig, "seed", "Sampling seed")
+        batch_size = setting_input(EvalConfig, "batch_size", "Batch size", step=1)
+        max_new_tokens = setting_input(EvalConfig, "max_new_tokens", "Max new tokens", step=8)
+        compare_base = setting_input(EvalConfig, "compare_base", "Also score the base model")
     eval_btn = gr.Button("Evaluate", variant="primary")
+    job_msg = gr.Markdown()
+    job_id = gr.Textbox(visible=False)
     summary = gr.Markdown()
     name = gr.Textbox(visible=False)
+    timer = gr.Timer(1.0, active=False)
     with gr.Row():
         sort_by = gr.Dropdown(list(SORTS), value="ROUGE-L, best first", label="Sort", scale=2)
         csv_btn = gr.Button("Export CSV", size="sm")
@@ -162,8 +212,14 @@ def build_evaluate_tab(app: gr.Blocks) -> None:
     table = gr.Dataframe(headers=COLUMNS, label="Generated vs ground truth", wrap=True, interactive=False,
                          column_widths=["24%", "18%", "18%", "16%", "6%", "6%", "6%", "6%"])
 
-    eval_btn.click(evaluate, [run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base],
-                   [summary, table, name], api_name="evaluate")
+    form = [run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base]
+    eval_btn.click(submit_evaluation, form, [job_msg, job_id], api_name="submit_evaluation").success(
+        lambda: gr.Timer(active=True), None, timer, api_name=False)
+    timer.tick(follow_evaluation, job_id, [job_msg, summary, table, name, timer], api_name=False,
+               show_progress="hidden")
+    # /evaluate answers in one call, for programs; the page itself never waits on it (the button queues a job).
+    api_only = gr.Button(visible=False)
+    api_only.click(evaluate, form, [summary, table, name], api_name="evaluate")
     sort_by.change(sort_table, [table, sort_by], table, api_name="sort_eval")
     csv_btn.click(export_csv, [run, name, table], exported, api_name="export_eval_csv")
     jsonl_btn.click(export_jsonl, [run, name, table], exported, api_name="export_eval_jsonl")
