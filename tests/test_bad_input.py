@@ -14,14 +14,7 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from e2e_helpers import (
-    TINY_API,
-    diff_snapshots,
-    leftovers,
-    tree_snapshot,
-    wait_idle,
-    watched_roots,
-)
+from e2e_helpers import TINY_API, diff_snapshots, leftovers, tree_snapshot, wait_idle, watched_roots
 from workbench.core.paths import outputs_dir
 
 DOLLY = ["data/dolly_sample.jsonl", "", "train", "auto", ""]  # source, hub config, hub split, format, column map

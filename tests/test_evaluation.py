@@ -8,13 +8,7 @@ import pytest
 from conftest import ROOT
 from workbench.core.errors import EvalError
 from workbench.evaluation.metrics import aggregate, bleu, rouge_l
-from workbench.evaluation.results import (
-    COLUMNS,
-    export,
-    list_results,
-    read_rows,
-    sort_rows,
-)
+from workbench.evaluation.results import COLUMNS, export, list_results, read_rows, sort_rows
 from workbench.evaluation.side_by_side import evaluate, load_rows, sample
 from workbench.runs.folder import RunDir
 

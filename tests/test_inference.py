@@ -13,13 +13,7 @@ from workbench.config.generation import GenerationConfig
 from workbench.core.errors import ConfigError, ModelError
 from workbench.generation.batch import generate_batch
 from workbench.generation.chat_model import ModelCache
-from workbench.generation.chat_prompts import (
-    chat_prompt,
-    message_text,
-    prompt_fields,
-    row_input,
-    template_for,
-)
+from workbench.generation.chat_prompts import chat_prompt, message_text, prompt_fields, row_input, template_for
 from workbench.generation.decoding import cut_at_stop, settings_from
 from workbench.generation.stream import chat_once, stream_reply
 from workbench.models.adapters import check_adapter_base, find_adapter

@@ -8,13 +8,7 @@ from safetensors.torch import load_file
 
 from workbench.core.errors import ExportError
 from workbench.core.formatting import human_size
-from workbench.export.merge import (
-    adapter_archive,
-    estimate_size,
-    export_adapter,
-    merge_adapter,
-    merge_plan,
-)
+from workbench.export.merge import adapter_archive, estimate_size, export_adapter, merge_adapter, merge_plan
 from workbench.runs.folder import RunDir
 
 pytestmark = pytest.mark.slow

@@ -9,13 +9,7 @@ import pytest
 from conftest import quick_config
 from workbench.core.errors import ConfigError
 from workbench.jobs import queue
-from workbench.jobs.sweep import (
-    expand,
-    parse_axes,
-    submit_sweep,
-    sweep_ids,
-    sweep_table,
-)
+from workbench.jobs.sweep import expand, parse_axes, submit_sweep, sweep_ids, sweep_table
 from workbench.training import cluster
 
 

@@ -17,13 +17,7 @@ import numpy as np
 
 from workbench.core.errors import DataError
 from workbench.core.paths import resolve_local
-from workbench.data.formats import (
-    CHAT_FORMATS,
-    FIELD_SOURCES,
-    Detection,
-    mapping_text,
-    to_canonical,
-)
+from workbench.data.formats import CHAT_FORMATS, FIELD_SOURCES, Detection, mapping_text, to_canonical
 from workbench.data.load import open_source
 from workbench.data.read import is_local
 from workbench.data.stats import TOKEN_SAMPLE, Stats, compute_stats, token_lengths

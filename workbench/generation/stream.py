@@ -8,12 +8,7 @@ from typing import Iterator
 from workbench.config.generation import GenerationConfig
 from workbench.generation.chat_model import ChatModel
 from workbench.generation.chat_prompts import chat_prompt, message_text
-from workbench.generation.decoding import (
-    cut_at_stop,
-    generate_kwargs,
-    held_back,
-    stop_strings,
-)
+from workbench.generation.decoding import cut_at_stop, generate_kwargs, held_back, stop_strings
 from workbench.prompts import schema
 
 

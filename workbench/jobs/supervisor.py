@@ -25,13 +25,7 @@ from pathlib import Path
 from workbench.core.paths import PROJECT_ROOT, outputs_dir
 from workbench.jobs import queue
 from workbench.jobs.kinds import get_kind
-from workbench.jobs.processes import (
-    gpu_ids,
-    own_identity,
-    owner_alive,
-    same_process_alive,
-    start_time,
-)
+from workbench.jobs.processes import gpu_ids, own_identity, owner_alive, same_process_alive, start_time
 from workbench.jobs.queue import Job
 from workbench.jobs.standby import WarmWorker
 from workbench.jobs.submit import config_file, job_folder, kill_group, request_stop

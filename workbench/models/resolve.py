@@ -7,12 +7,7 @@ from pathlib import Path
 
 from workbench.core.errors import ModelError
 from workbench.core.paths import is_local_path, resolve_local
-from workbench.models.embedded import (
-    CONVERTED_NAME,
-    DEFAULT_MODEL_ID,
-    default_model_dir,
-    is_default,
-)
+from workbench.models.embedded import CONVERTED_NAME, DEFAULT_MODEL_ID, default_model_dir, is_default
 
 # Architecture sizes that must agree between an adapter's base and the model it is applied to.
 ARCH_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size")

@@ -14,18 +14,7 @@ from workbench.config.column_map import parse_column_map
 from workbench.config.run import DEFAULT_DATA, DataCfg
 from workbench.core.errors import WorkbenchError
 from workbench.core.paths import display
-from workbench.data import (
-    browse,
-    charts,
-    formats,
-    preview,
-    quality,
-    read,
-    repair,
-    split,
-    stats,
-    upload,
-)
+from workbench.data import browse, charts, formats, preview, quality, read, repair, split, stats, upload
 from workbench.prompts import registry
 from workbench.ui.errors import handler
 from workbench.ui.preview_panel import preview_outputs, preview_settings
