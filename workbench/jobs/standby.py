@@ -66,7 +66,16 @@ class WarmWorker:
         return proc
 
     def drop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(10)
+            close_pipes(self.proc)
         self.proc = None
+
+
+def close_pipes(proc: subprocess.Popen) -> None:
+    """A standby's stdin / stdout pipes, once its process has ended (or was handed a job and ended)."""
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None and not pipe.closed:
+            pipe.close()

@@ -27,7 +27,7 @@ from workbench.jobs import queue
 from workbench.jobs.kinds import get_kind
 from workbench.jobs.processes import gpu_ids, own_identity, owner_alive, same_process_alive, start_time
 from workbench.jobs.queue import Job
-from workbench.jobs.standby import WarmWorker
+from workbench.jobs.standby import WarmWorker, close_pipes
 from workbench.jobs.submit import config_file, job_folder, kill_group, request_stop
 
 log = logging.getLogger(__name__)
@@ -202,6 +202,8 @@ class Supervisor:
 
     def _finish(self, worker: Worker, code: int) -> None:
         del self.workers[worker.job_id]
+        if worker.proc is not None:
+            close_pipes(worker.proc)  # a worker that was the warm standby still holds its pipes
         job = queue.get(worker.job_id)
         run_status = _run_status(job)
         if job.state == "stopping":
