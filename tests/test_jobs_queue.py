@@ -34,11 +34,14 @@ def test_the_file_is_wal_with_a_schema_version(jobs_db):
 def test_claim_takes_the_oldest_job_that_fits_once(jobs_db):
     for i in (1, 2, 3):
         queue.insert(_job(i))
-    first = queue.claim("a", lambda j: True)
+    first = queue.claim("a", lambda j, active: ())
     assert first.id == "job-001" and first.state == "running" and first.owner == "a"
-    picky = queue.claim("b", lambda j: j.id == "job-003")
-    assert picky.id == "job-003"
-    assert queue.claim("c", lambda j: j.id == "job-001") is None  # already taken: nobody gets it twice
+    picky = queue.claim("b", lambda j, active: (1,) if j.id == "job-003" else None)
+    assert picky.id == "job-003" and queue.get("job-003").devices == "1"
+    seen = []
+    assert queue.claim("c", lambda j, active: seen.append(sorted(a.id for a in active))) is None
+    assert seen == [["job-001", "job-003"]]  # fits() sees every supervisor's running jobs
+    assert queue.claim("c", lambda j, active: () if j.id == "job-001" else None) is None  # never twice
     assert [j.id for j in queue.list_jobs(("queued",))] == ["job-002"]
 
 
@@ -46,7 +49,7 @@ CLAIMER = """
 import sys
 from workbench.jobs import queue
 won = []
-while (job := queue.claim(sys.argv[1], lambda j: True)) is not None:
+while (job := queue.claim(sys.argv[1], lambda j, active: ())) is not None:
     won.append(job.id)
 print(",".join(won))
 """
@@ -84,3 +87,18 @@ def test_cancel_and_resume_say_what_cannot_be_done(jobs_db):
         submit.cancel("nope")
     with pytest.raises(JobError, match="only training jobs resume"):
         submit.resume("job-001")
+
+
+def test_on_a_cpu_a_job_starts_only_when_no_supervisor_runs_one(jobs_db):
+    from workbench.jobs.processes import gpu_ids
+    from workbench.jobs.supervisor import Supervisor
+
+    if gpu_ids():
+        pytest.skip("this machine has GPUs: jobs share them by device instead")
+    queue.insert(_job(1))
+    queue.insert(_job(2))
+    other = queue.claim("another-app", Supervisor._fits)  # e.g. a headless worker on the same outputs/
+    assert other.id == "job-001" and other.devices == ""
+    assert queue.claim("this-app", Supervisor._fits) is None  # its job holds the CPU
+    queue.set_state("job-001", "completed")
+    assert queue.claim("this-app", Supervisor._fits).id == "job-002"

@@ -230,17 +230,24 @@ def set_state(job_id: str, state: str, *, only_from: tuple[str, ...] | None = No
 
 
 def claim(owner: str, fits) -> Job | None:
-    """The oldest queued job that `fits(job)` (e.g. enough free devices), now 'running' and owned by `owner`;
-    None when nothing can start. Exactly one caller wins a job."""
+    """The oldest queued job that can start, now 'running', owned by `owner`, with its devices recorded.
+
+    `fits(job, active)` sees the jobs running now (every supervisor's, read inside this transaction) and
+    returns the devices to give the job (() on a CPU), or None when it cannot start yet. Exactly one caller
+    wins a job, and two supervisors never hand out the same GPU or run two jobs at once on one CPU."""
     with transaction() as conn:
+        active = [_job(r) for r in conn.execute(
+            f"SELECT * FROM jobs WHERE state IN ({', '.join('?' * len(ACTIVE))})", ACTIVE).fetchall()]
         rows = conn.execute("SELECT * FROM jobs WHERE state = 'queued' ORDER BY created_at, id").fetchall()
         for row in rows:
             job = _job(row)
-            if not fits(job):
+            devices = fits(job, active)
+            if devices is None:
                 continue
             now = time.time()
-            conn.execute("UPDATE jobs SET state = 'running', owner = ?, started_at = ?, error = NULL, pid = NULL "
-                         "WHERE id = ? AND state = 'queued'", (owner, now, job.id))
+            job.devices = ",".join(map(str, devices))
+            conn.execute("UPDATE jobs SET state = 'running', owner = ?, started_at = ?, devices = ?, error = NULL, "
+                         "pid = NULL WHERE id = ? AND state = 'queued'", (owner, now, job.devices, job.id))
             job.state, job.owner, job.started_at = "running", owner, now
             return job
     return None

@@ -102,6 +102,7 @@ class Supervisor:
 
     def run_until_empty(self) -> None:
         """Headless worker with --until-empty: run jobs until none is queued or running."""
+        self.warm.enabled = False  # it would warm up only when idle, which here means done
         self.recover()
         while True:
             self.tick()
@@ -138,18 +139,15 @@ class Supervisor:
                 _mark_run_interrupted(job)
 
     # -- devices ------------------------------------------------------------------------------------
-    def _busy_devices(self) -> set[int]:
-        return {d for w in self.workers.values() for d in w.devices}
-
-    def _fits(self, job: Job) -> bool:
+    @staticmethod
+    def _fits(job: Job, active: list[Job]) -> tuple[int, ...] | None:
+        """The GPUs to give `job` beside the running jobs (of every supervisor), () on a CPU; None: not yet."""
         gpus = gpu_ids()
         if not gpus:
-            return not self.workers  # CPU: one job at a time (each one uses every core)
-        return len(set(gpus) - self._busy_devices()) >= job.processes
-
-    def _take_devices(self, job: Job) -> tuple[int, ...]:
-        free = [g for g in gpu_ids() if g not in self._busy_devices()]
-        return tuple(free[:job.processes])
+            return None if active else ()  # CPU: one job at a time (each one uses every core)
+        busy = {int(d) for j in active for d in (j.devices or "").split(",") if d}
+        free = [g for g in gpus if g not in busy]
+        return tuple(free[:job.processes]) if len(free) >= job.processes else None
 
     # -- start ----------------------------------------------------------------------------------------
     def _spawn(self, job: Job) -> None:
@@ -157,7 +155,7 @@ class Supervisor:
         folder = job_folder(job.id)
         folder.mkdir(parents=True, exist_ok=True)
         args = kind.command(config_file(job.id), Path(job.run_dir), job.resume)
-        devices = self._take_devices(job)
+        devices = tuple(int(d) for d in (job.devices or "").split(",") if d)
         env = {**os.environ, "WORKBENCH_JOB_ID": job.id, "WORKBENCH_JOB_DIR": str(folder),
                "WORKBENCH_OUTPUTS": str(outputs_dir()), "PYTHONUNBUFFERED": "1"}
         if devices:
@@ -176,7 +174,7 @@ class Supervisor:
                 queue.set_state(job.id, "failed", error=f"the worker could not start: {e}")
                 return
         started = start_time(proc.pid)
-        queue.update(job.id, pid=proc.pid, pid_started=started, devices=",".join(map(str, devices)))
+        queue.update(job.id, pid=proc.pid, pid_started=started)
         self.workers[job.id] = Worker(job.id, proc.pid, started, devices, proc)
 
     # -- watch ------------------------------------------------------------------------------------------
