@@ -1,11 +1,13 @@
 """Evaluation: library metrics, sampling, and a real side-by-side evaluation of a real 3-step adapter."""
 import csv
+import inspect
 import io
 import json
 
 import pytest
 
 from conftest import ROOT
+from workbench.config.tasks import EvalConfig
 from workbench.core.errors import EvalError
 from workbench.evaluation.metrics import aggregate, bleu, rouge_l
 from workbench.evaluation.results import COLUMNS, export, list_results, read_rows, sort_rows
@@ -39,6 +41,16 @@ def test_aggregate_and_sort():
     assert [r["rouge_l"] for r in sort_rows(rows, "rouge_l", best_first=True)] == [0.6, 0.2]
     assert [r["rouge_l"] for r in sort_rows(rows, "rouge_l", best_first=False)] == [0.2, 0.6]
     assert aggregate([{"rouge_l": 0.5, "bleu": 0.5, "base_rouge_l": None, "base_bleu": None}])["base_rouge_l"] is None
+
+
+def test_evaluate_takes_every_eval_config_field_by_name():
+    """The CLI and the Evaluate tab call evaluate(cfg.run, **the other fields): a renamed field or keyword
+    would break both at run time, so the names are pinned here."""
+    params = inspect.signature(evaluate).parameters
+    for name, _ in EvalConfig.iter_fields():
+        if name != "run":
+            assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+    assert list(params)[0] == "run_dir" and "progress" in params
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from typing import Callable
 
 from workbench.config.generation import GenerationConfig
 from workbench.config.run import RunConfig
-from workbench.core.errors import EvalError, RunError
+from workbench.core.errors import DataError, EvalError, RunError
 from workbench.core.naming import safe_name
 from workbench.evaluation.metrics import aggregate, bleu, rouge_l
 from workbench.evaluation.results import save_result
@@ -45,8 +45,7 @@ def load_rows(run: RunDir, split: str = "test", data: str | Path | None = None, 
     """Canonical rows: the run's held-out split, or a file in any supported format (mapped with the
     run's data format settings when they apply, else auto-detected)."""
     if data:
-        from workbench.core.errors import DataError
-        from workbench.data.load import load_canonical
+        from workbench.data.load import load_canonical  # pandas / datasets load only when a file is given
 
         cfg = cfg or run_config(run)
         try:
@@ -99,7 +98,7 @@ def evaluate(run_dir: str | Path, *, split: str = "test", data: str | Path | Non
     rows = sample(load_rows(run, split, data, cfg), n, seed)
     settings = settings or cfg.gen
     if max_new_tokens:
-        settings = GenerationConfig(**{**settings.__dict__, "max_new_tokens": int(max_new_tokens)})
+        settings = settings.with_values(max_new_tokens=int(max_new_tokens)).validate()
     cm = (cache or CACHE).get(cfg.model.name, str(run.path))
     prompts = [rendering.prompt_text(template, r, cm.tokenizer) for r in rows]
     passes = [("adapter", True)] + ([("base", False)] if compare_base and cm.has_adapter else [])

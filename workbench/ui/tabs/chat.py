@@ -1,5 +1,5 @@
 """Chat tab: talk to a base model with a trained adapter, streamed token by token, optionally side by side
-with the same base model without the adapter. Components and wiring only; logic is in workbench.inference.
+with the same base model without the adapter. Components and wiring only; logic is in workbench.generation.
 """
 from __future__ import annotations
 

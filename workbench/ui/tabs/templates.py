@@ -67,7 +67,7 @@ def build_templates_tab(app: gr.Blocks) -> None:
     about = gr.Markdown()
     editor = gr.Code(language="yaml", label="Template file (YAML)", lines=14)
     with gr.Row():
-        name = gr.Textbox(label="Save as", info="a-z, 0-9, _ or -; becomes templates/<name>.yaml", scale=2)
+        name = gr.Textbox(label="Save as", info="letters, digits, _, - or .; becomes templates/<name>.yaml", scale=2)
         overwrite = gr.Checkbox(label="Overwrite if it exists")
         save_btn = gr.Button("Save template", variant="primary")
     save_md = gr.Markdown()
