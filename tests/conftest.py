@@ -44,6 +44,20 @@ def keep_logging():
     root.setLevel(level)
 
 
+@pytest.fixture
+def no_app_supervisor():
+    """For tests that run their own supervisor on their own queue (WORKBENCH_OUTPUTS set to a temp folder):
+    the session app's supervisor, if one runs, pauses meanwhile, or it would claim their jobs too (a supervisor
+    follows WORKBENCH_OUTPUTS, which is process-wide). List it before monkeypatch, so it restarts last."""
+    from workbench.jobs import supervisor
+
+    running = supervisor._SUPERVISOR is not None
+    supervisor.shutdown()
+    yield
+    if running:
+        supervisor.ensure_started()
+
+
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     from workbench.models.embedded import default_model_dir

@@ -37,8 +37,14 @@ def wait_idle(client, timeout: float = 600) -> dict:
 
 # -- "nothing changed" -----------------------------------------------------------------------------
 
+# The job queue's database changes under its own supervisor's polling (SQLite's WAL and shared-memory files
+# come and go as connections open and close); it is not a file a refused request could have written.
+QUEUE_FILES = ("jobs.sqlite3", "jobs.sqlite3-wal", "jobs.sqlite3-shm", "jobs.sqlite3-journal")
+
+
 def tree_snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
-    """path → (size, mtime_ns) of every file under the roots (missing roots give nothing)."""
+    """path → (size, mtime_ns) of every file under the roots (missing roots give nothing), the job queue's
+    own database files excepted."""
     out: dict[str, tuple[int, int]] = {}
     for root in roots:
         root = Path(root)
@@ -46,6 +52,8 @@ def tree_snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
             continue
         for dirpath, _dirs, files in os.walk(root):
             for name in files:
+                if name in QUEUE_FILES:
+                    continue
                 p = Path(dirpath) / name
                 try:
                     st = p.stat()

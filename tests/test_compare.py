@@ -100,7 +100,8 @@ def test_delete_needs_a_finished_run_inside_outputs(root, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_real_run_is_summarised(lora_run):
+def test_a_real_run_is_summarised(lora_run, monkeypatch):
     s = run_summary(RunDir(lora_run.run_dir))
     assert s["status"] == "completed" and s["steps"] == "3/3" and s["final loss"] > 0
-    assert any(path == str(lora_run.run_dir) for _, path in run_choices(root=lora_run.run_dir.parent))
+    monkeypatch.setenv("WORKBENCH_OUTPUTS", str(lora_run.run_dir.parent))
+    assert any(path == str(lora_run.run_dir) for _, path in run_choices())

@@ -12,7 +12,7 @@ from workbench.jobs.queue import Job, JobError
 
 
 @pytest.fixture
-def jobs_db(tmp_path, monkeypatch):
+def jobs_db(no_app_supervisor, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_JOBS_DB", str(tmp_path / "jobs.sqlite3"))
     monkeypatch.setenv("WORKBENCH_OUTPUTS", str(tmp_path / "outputs"))
     return tmp_path / "jobs.sqlite3"

@@ -14,7 +14,7 @@ from workbench.training import cluster
 
 
 @pytest.fixture
-def outputs(tmp_path, monkeypatch):
+def outputs(no_app_supervisor, tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_OUTPUTS", str(tmp_path / "outputs"))
     monkeypatch.delenv("WORKBENCH_JOBS_DB", raising=False)
     return tmp_path / "outputs"
