@@ -39,6 +39,7 @@ LOG_TAIL_LINES = 20
 WORKER_NICENESS = 10  # workers yield the CPU to the web server's requests (benchmarks/ui_latency.py)
 # A warm standby worker saves a fresh process's imports (~8 s) per job; CPU machines only (see standby.py).
 WARM_WORKER = os.environ.get("WORKBENCH_WARM_WORKER", "1") not in ("0", "false", "no")
+WARM_AFTER_IDLE_S = 10.0  # not during the app's own start-up, nor between back-to-back jobs
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.warm = WarmWorker(enabled=WARM_WORKER)
+        self._idle_since = time.monotonic()
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "Supervisor":
@@ -118,7 +120,9 @@ class Supervisor:
                 self._watch(worker)
             while (job := queue.claim(self.owner, self._fits)) is not None:
                 self._spawn(job)
-            if not self.workers and not gpu_ids():
+            if self.workers:
+                self._idle_since = time.monotonic()
+            elif not gpu_ids() and time.monotonic() - self._idle_since >= WARM_AFTER_IDLE_S:
                 # Warm up while idle, never beside a running job: on a small CPU the standby's imports would
                 # slow that job's first steps by more than they save (benchmarks/NOTES.md).
                 self.warm.ensure()
