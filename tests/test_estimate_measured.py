@@ -104,7 +104,7 @@ def test_memory_estimate_is_within_2x_of_a_measured_run(measured):
     # The whole-process peak is what the fit verdict compares with the free memory: within 2x.
     assert 0.5 <= est["total_bytes"] / measured["peak_rss"] <= 2, numbers
     # The bytes above the baseline vary more between runs of this same test on this machine: 1227-1301 MiB
-    # alone or in a short session, 2540 MiB twice inside the whole suite (cause not found yet; the peak check
+    # alone or in a short session, 2540-2591 MiB inside the whole suite (cause not found yet; the peak check
     # above held in both). Within 3x still fails a constant that is badly wrong.
     assert 1 / 3 <= estimated_run / measured["run_bytes"] <= 3, numbers
 
