@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from workbench.core.formatting import clock
 from workbench.jobs import queue
@@ -77,7 +76,3 @@ def latest(kind: str = "train") -> Job | None:
     jobs = [j for j in queue.list_jobs(limit=200) if j.kind == kind]
     active = [j for j in jobs if j.state in queue.ACTIVE]
     return (active or jobs or [None])[0]
-
-
-def run_dir_of(job_id: str) -> Path:
-    return Path(queue.get(job_id).run_dir)
