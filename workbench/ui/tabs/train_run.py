@@ -58,19 +58,21 @@ def submit_run(cfg: RunConfig, processes: int = 1, *, now: bool) -> str:
     """Queue a training job; with now=True refuse when another job holds this machine's devices."""
     _check_readable(cfg)
     if now:
-        busy = [j for j in queue.list_jobs(("queued", *queue.ACTIVE)) if not _fits_beside(j)]
-        if busy:
-            raise JobError(f"job {busy[0].id} ({busy[0].name}) is {busy[0].state}: one run at a time on this "
-                           "machine", "press 'Add to queue' to run this one after it")
+        # Start now only where the supervisor would: nothing queued ahead, and devices free beside the
+        # running jobs (its own rule, Supervisor._fits; on a CPU that means no job at all).
+        from types import SimpleNamespace
+
+        from workbench.jobs.supervisor import Supervisor
+
+        waiting = queue.list_jobs(("queued",))
+        active = queue.list_jobs(queue.ACTIVE)
+        if waiting or Supervisor._fits(SimpleNamespace(processes=int(processes or 1)), active) is None:
+            busy = (active or waiting)[0]
+            raise JobError(f"job {busy.id} ({busy.name}) is {busy.state}: one run at a time on this machine",
+                           "press 'Add to queue' to run this one after it")
     job = submit.submit("train", cfg, processes=int(processes or 1))
     verb = "Started" if now else "Queued"
     return f"{verb} run **{Path(job.run_dir).name}** (job `{job.id}`) in `{display(job.run_dir)}`.{_advice(cfg)}"
-
-
-def _fits_beside(job) -> bool:
-    from workbench.jobs.processes import gpu_ids
-
-    return len(gpu_ids()) > job.processes  # on a CPU nothing runs beside another job
 
 
 @handler
