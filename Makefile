@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7860
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast bench clean browser
+.PHONY: setup run test test-fast bench bench-features clean browser
 
 setup: $(STAMP)
 
@@ -33,11 +33,18 @@ test-fast: setup
 
 # Training throughput vs the reference notebook recipe (~15 min on 2 cores), then the UI under load and the
 # cold start (~3 min), then submit-to-first-step of a queued job vs an in-process start (~2 min); results in
-# benchmarks/results/, levers in benchmarks/NOTES.md.
+# benchmarks/results/, levers in benchmarks/NOTES.md. `make bench-features`: labelling, serving and judging,
+# DPO vs SFT, export (~5 min each).
 bench: setup
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/train_throughput.py
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/ui_latency.py
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/job_start.py
+
+bench-features: setup
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/generate_dataset.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/serve_judge.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/preference.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/export.py
 
 clean:
 	rm -rf .venv .pytest_cache

@@ -85,7 +85,8 @@ def test_side_by_side_on_the_held_out_split_is_scored_and_saved(lora_run):
 
     # Saved into the run folder: rows (jsonl) and the summary (json).
     assert result.files["jsonl"] == run.path / "eval" / "test-all-seed0.jsonl"
-    assert read_rows(run.path, "test-all-seed0") == [{k: r[k] for k in COLUMNS} for r in result.rows]
+    # Every column is in the file; without a judge its columns are None.
+    assert read_rows(run.path, "test-all-seed0") == [{k: r.get(k) for k in COLUMNS} for r in result.rows]
     assert json.loads(result.files["summary"].read_text())["adapter_rouge_l"] == s["adapter_rouge_l"]
     assert any(e["name"] == "test-all-seed0" for e in list_results(run.path))
 

@@ -85,7 +85,7 @@ def test_cancel_and_resume_say_what_cannot_be_done(jobs_db):
         submit.cancel("job-001")
     with pytest.raises(JobError, match="no job with id 'nope'"):
         submit.cancel("nope")
-    with pytest.raises(JobError, match="only training jobs resume"):
+    with pytest.raises(JobError, match="which does not resume"):
         submit.resume("job-001")
 
 

@@ -9,8 +9,9 @@ from workbench.config.tasks import EvalConfig
 from workbench.core.errors import ConfigError
 from workbench.core.formatting import number
 
-HELP = ("generate for held-out rows with the adapter and the base model; score ROUGE-L / BLEU; write "
-        "RUN_DIR/eval/<name>.jsonl and <name>.json")
+HELP = ("generate for held-out rows with the adapter and the base model; score ROUGE-L / BLEU (and with an LLM "
+        "judge: --judge-url URL --judge-model NAME, or --judge-local MODEL); write RUN_DIR/eval/<name>.jsonl and "
+        "<name>.json")
 
 
 def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
@@ -34,8 +35,25 @@ def run(args: argparse.Namespace) -> int:
     s = result.summary
     print(f"{s['n']} rows  ROUGE-L adapter {number(s['adapter_rouge_l'])} / base {number(s['base_rouge_l'])}  "
           f"BLEU adapter {number(s['adapter_bleu'])} / base {number(s['base_bleu'])}")
+    if s.get("judge"):
+        print(judge_line(s["judge"]))
     print(f"rows: {result.files['jsonl']}\nsummary: {result.files['summary']}")
     return 0
+
+
+def judge_line(j: dict) -> str:
+    """The judge's result in one line: mean score, or win / tie / loss with their 95% intervals."""
+    def ci(key):
+        return f" [{j[key][0]:.2f}, {j[key][1]:.2f}]" if j.get(key) else ""
+
+    if j["mode"] == "score":
+        head = f"judge {j['model']}: mean score {number(j.get('mean_score'))}{ci('mean_score_ci')}"
+        if j.get("base_mean_score") is not None:
+            head += f" / base {number(j['base_mean_score'])}"
+    else:
+        head = (f"judge {j['model']}: win {number(j.get('win_rate'))}{ci('win_rate_ci')}  tie "
+                f"{number(j.get('tie_rate'))}{ci('tie_rate_ci')}  loss {number(j.get('loss_rate'))}{ci('loss_rate_ci')}")
+    return head + f"  ({j.get('failed_rows', 0)} rows failed)"
 
 
 class Progress:

@@ -1,17 +1,20 @@
-"""The argument parser: one subcommand per command module (train, eval, merge, jobs, worker), plus the options every
-command shares. Each command module adds its own arguments (add_parser) and names its handler."""
+"""The argument parser: one subcommand per command module (train, eval, generate, merge, jobs, worker, ...), plus
+the options every command shares. Each command module adds its own arguments (add_parser) and names its handler."""
 from __future__ import annotations
 
 import argparse
 
 import workbench.cli.eval as eval_cmd
+import workbench.cli.export as export_cmd
+import workbench.cli.generate as generate_cmd
 import workbench.cli.jobs as jobs_cmd
 import workbench.cli.merge as merge_cmd
+import workbench.cli.serve as serve_cmd
 import workbench.cli.train as train_cmd
 import workbench.cli.worker as worker_cmd
 from workbench.core.logs import LEVELS
 
-COMMANDS = (train_cmd, eval_cmd, merge_cmd, jobs_cmd, worker_cmd)
+COMMANDS = (train_cmd, eval_cmd, generate_cmd, merge_cmd, jobs_cmd, worker_cmd, serve_cmd, export_cmd)
 
 
 def common_options() -> argparse.ArgumentParser:

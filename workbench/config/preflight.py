@@ -36,6 +36,8 @@ class Plan:
     template: str
     output_dir: str
     notes: tuple = field(default_factory=tuple)
+    method: str = "sft"  # train.method
+    adapter_from: str = ""  # the PEFT folder model.adapter_from resolved to (empty: a fresh adapter)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -97,10 +99,46 @@ def preflight(cfg: RunConfig, *, output_dir: str | Path | None = None, device: s
     notes = [f"attention: {impl} ({reason})", f"dtype: {dtype} on {device}"]
     if device == "cpu" and dtype != "float32":
         notes.append(f"{dtype} on a CPU runs many times slower than float32 unless the CPU has native 16-bit math")
+    adapter_from = _adapter_from(cfg)
+    if t.method != "sft":
+        notes.append(_check_preference_data(cfg, data_source))
     out = str(output_dir or cfg.output_dir or "")
     plan = Plan(model_name=m.name, model_path=model_path, model_is_local=is_local_model(m.name) or model_path != m.name,
                 device=device, dtype=dtype, compute_dtype=compute, quantization=quant, attention=impl,
                 attention_reason=reason, data_source=data_source, data_is_local=data_local, template=d.template,
-                output_dir=out, notes=tuple(notes))
+                output_dir=out, notes=tuple(notes), method=t.method, adapter_from=adapter_from)
     log.debug("preflight: %s", plan)
     return plan
+
+
+def _adapter_from(cfg: RunConfig) -> str:
+    """model.adapter_from as a PEFT folder trained on this base, or a ConfigError saying why it cannot be used."""
+    from workbench.models.adapters import check_adapter_base, find_adapter
+
+    choice = cfg.model.adapter_from.strip()
+    if not choice:
+        return ""
+    try:
+        source = find_adapter(choice)
+        if source.full_model:
+            raise ModelError(f"{choice} is a full fine-tune, not a LoRA adapter",
+                             "use it as model.name instead, or pick a LoRA run")
+        check_adapter_base(source, cfg.model.name)
+    except ModelError as e:
+        raise ConfigError(f"model.adapter_from: {e}", e.hint) from None
+    return str(source.path.resolve())
+
+
+def _check_preference_data(cfg: RunConfig, data_source: str) -> str:
+    """Read the data once for a preference method: no pairs, missing fields, one KTO label only are refused here,
+    before anything is queued or loaded. Returns the load message for the plan's notes."""
+    from workbench.core.errors import DataError
+    from workbench.data.preference import load_pairs
+
+    d = cfg.data
+    try:
+        pairs = load_pairs(data_source, cfg.train.method, d.column_map, d.hub_config, d.hub_split,
+                           cfg.pref.min_difference)
+    except DataError as e:
+        raise ConfigError(f"data.source: {e}", e.hint) from None
+    return f"data: {pairs.message()}"

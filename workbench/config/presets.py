@@ -10,6 +10,9 @@ from workbench.config.run import RunConfig
 CPU_DEMO = "CPU quick demo"
 QLORA_7B = "QLoRA 7B on one 24 GB GPU"
 LORA_16BIT = "LoRA 16-bit"
+DPO_AFTER_SFT = "DPO after SFT (CPU demo)"
+ORPO_FROM_BASE = "ORPO from the base"
+PAIRS = "data/dolly_pairs.jsonl"
 
 PRESETS: dict[str, dict] = {
     # The default model and the bundled data with the reverse-instruction template: a few minutes on a laptop
@@ -69,6 +72,33 @@ PRESETS: dict[str, dict] = {
         "train.epochs": 1.0,
         "train.eval_steps": 50,
         "train.save_steps": 100,
+    },
+    # DPO on the bundled pairs, continuing an SFT adapter: pick the finished CPU-demo run as model.adapter_from
+    # (empty trains a fresh adapter against the base, which is plain DPO from the base). DPO wants a far lower
+    # learning rate than SFT: the loss compares log-ratios, and large steps overshoot the reference at once.
+    DPO_AFTER_SFT: {
+        "run_name": "dpo-after-sft",
+        "train.method": "dpo",
+        "data.source": PAIRS,
+        "data.max_length": 256,
+        "pref.beta": 0.1,
+        "train.learning_rate": 5e-5,
+        "train.max_steps": 40,
+        "train.eval_steps": 20,
+        "train.save_steps": 20,
+    },
+    # ORPO needs no SFT stage and no reference: the SFT loss on the chosen answer plus beta times the
+    # odds-ratio term, so it starts from the base model with an SFT-like learning rate.
+    ORPO_FROM_BASE: {
+        "run_name": "orpo",
+        "train.method": "orpo",
+        "data.source": PAIRS,
+        "data.max_length": 256,
+        "pref.beta": 0.1,
+        "train.learning_rate": 5e-4,
+        "train.max_steps": 60,
+        "train.eval_steps": 20,
+        "train.save_steps": 20,
     },
 }
 

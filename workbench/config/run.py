@@ -29,6 +29,9 @@ class ModelCfg:
     attention: str = opt("auto", "Attention kernel. 'auto' tries flash_attention_2, then sdpa, then eager.",
                          choices=["auto", "flash_attention_2", "sdpa", "eager"])
     trust_remote_code: bool = opt(False, "Run Python code shipped with a hub model. Off unless you trust its author.")
+    adapter_from: str = opt("", "Start from an existing LoRA adapter (a run folder such as outputs/<run>, or a PEFT "
+                            "folder) and keep training it, e.g. DPO after SFT. Empty = a fresh adapter. It must "
+                            "have been trained on this base model.")
 
 
 @dataclass
@@ -78,8 +81,18 @@ BNB_OPTIMIZERS = ("paged_adamw_32bit", "paged_adamw_8bit", "adamw_8bit")
 TRACKERS = ["none", "tensorboard", "wandb", "mlflow", "trackio"]
 
 
+METHODS = ["sft", "dpo", "orpo", "kto"]
+PREFERENCE_METHODS = ("dpo", "orpo", "kto")
+DPO_LOSSES = ["sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero", "apo_down",
+              "sigmoid_norm"]
+
+
 @dataclass
 class TrainCfg:
+    method: str = opt("sft", "sft: imitate the responses; dpo: prefer chosen over rejected against a reference "
+                      "(the model with the adapter off); orpo: SFT + odds-ratio preference in one stage, no "
+                      "reference; kto: thumbs-up / thumbs-down labels. dpo, orpo and kto need preference data "
+                      "(prompt/chosen/rejected, or prompt/completion/label for kto).", choices=METHODS)
     learning_rate: float = opt(2e-4, "Peak learning rate.", min=0.0, max=1.0, min_exclusive=True)
     epochs: float = opt(1.0, "Passes over the training split (ignored when max_steps > 0).", min=0.0, max=1000,
                         min_exclusive=True)
@@ -110,11 +123,38 @@ class TrainCfg:
 
 
 @dataclass
+class PrefCfg:
+    beta: float = opt(0.1, "dpo / kto: how far the model may move from the reference (higher = closer to it); "
+                      "orpo: the weight (lambda) of the odds-ratio term next to the SFT loss.", min=0.0, max=10.0,
+                      min_exclusive=True)
+    dpo_loss: str = opt("sigmoid", "dpo only: TRL's loss type (sigmoid = the DPO paper, ipo, hinge, robust, ...).",
+                        choices=DPO_LOSSES)
+    kto_loss: str = opt("kto", "kto only: TRL's loss type.", choices=["kto", "apo_zero_unpaired"])
+    desirable_weight: float = opt(1.0, "kto only: weight of thumbs-up examples (raise it when they are rarer).",
+                                  min=0.0, max=100.0, min_exclusive=True)
+    undesirable_weight: float = opt(1.0, "kto only: weight of thumbs-down examples.", min=0.0, max=100.0,
+                                    min_exclusive=True)
+    max_prompt_length: int = opt(0, "Longest prompt in tokens (its start is cut: the end, next to the answer, "
+                                 "stays); 0 = no limit besides data.max_length.", min=0, max=131072)
+    max_completion_length: int = opt(0, "Longest chosen / rejected answer in tokens (its end is cut); 0 = no "
+                                     "limit besides data.max_length.", min=0, max=131072)
+    precompute_ref: bool = opt(False, "dpo / kto: compute the reference log-probabilities once before training "
+                               "(one extra pass over the data, then no reference forward per step).")
+    ref_model: str = opt("", "dpo / kto: a separate reference model (name or folder). Empty = the trained model "
+                         "with its LoRA adapter disabled (no second copy in memory), or the starting adapter when "
+                         "model.adapter_from is set.")
+    min_difference: float = opt(0.0, "Drop pairs whose chosen and rejected answers are more alike than this "
+                                "(0 = drop only identical ones; 0.3 = need at least 30% of the text to differ).",
+                                min=0.0, max=1.0)
+
+
+@dataclass
 class RunConfig(Settings):
     model: ModelCfg = field(default_factory=ModelCfg)
     adapter: AdapterCfg = field(default_factory=AdapterCfg)
     data: DataCfg = field(default_factory=DataCfg)
     train: TrainCfg = field(default_factory=TrainCfg)
+    pref: PrefCfg = field(default_factory=PrefCfg)
     gen: GenerationConfig = field(default_factory=GenerationConfig)
     output_dir: str = opt("", "The run folder; empty = outputs/<run-id>.")
     run_name: str = opt("", "A label for the run (part of the run id).")
@@ -161,6 +201,26 @@ def validate(cfg: RunConfig) -> None:
     if t.load_best_at_end and t.save_steps % t.eval_steps:
         raise ConfigError(f"train.load_best_at_end needs train.save_steps ({t.save_steps}) to be a multiple of "
                           f"train.eval_steps ({t.eval_steps}), so every evaluated step has a checkpoint")
+    _validate_method(cfg)
     if d.val_size + d.test_size >= 0.9:
         raise ConfigError(f"data.val_size + data.test_size must leave rows to train on (< 0.9); got "
                           f"{d.val_size + d.test_size:.2f}")
+
+
+def _validate_method(cfg: RunConfig) -> None:
+    """The preference methods' combinations (pure: no file is read; the data is checked in preflight)."""
+    t, p, m = cfg.train, cfg.pref, cfg.model
+    if m.adapter_from.strip() and cfg.adapter.method == "full":
+        raise ConfigError("model.adapter_from continues a LoRA adapter; adapter.method full trains every weight",
+                          "set adapter.method to lora (or qlora), or clear model.adapter_from")
+    if t.method == "sft":
+        return
+    if cfg.data.packing:
+        raise ConfigError(f"train.method {t.method} compares whole answers; data.packing must be off")
+    if t.method == "orpo" and (p.ref_model.strip() or p.precompute_ref):
+        setting = "pref.ref_model" if p.ref_model.strip() else "pref.precompute_ref"
+        raise ConfigError(f"train.method orpo uses no reference model, so {setting} has no meaning",
+                          f"clear {setting}, or use dpo / kto, which compare with a reference")
+    if p.ref_model.strip() and cfg.adapter.method != "full":
+        raise ConfigError("pref.ref_model loads a second model; with a LoRA adapter the reference is the same "
+                          "weights with the adapter disabled", "clear pref.ref_model, or use adapter.method full")

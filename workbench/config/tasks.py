@@ -1,10 +1,11 @@
 """Configs of the tasks beside training, so their CLI arguments and forms are generated like RunConfig's:
-EvalConfig (side-by-side evaluation of a run) and MergeConfig (merge / export an adapter)."""
+EvalConfig (side-by-side evaluation of a run, with an optional judge) and MergeConfig (merge / export an adapter)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from workbench.config.fields import Settings, opt
+from workbench.config.judge import judge_field
 from workbench.config.run import DTYPES
 
 
@@ -20,6 +21,17 @@ class EvalConfig(Settings):
     max_new_tokens: int = opt(0, "Longest generation (0 = the run's gen.max_new_tokens).", min=0, max=8192)
     compare_base: bool = opt(True, "Also generate with the base model (adapter off) and score it.", flag="--no-base")
     name: str = opt("", "File name under RUN_DIR/eval/ (default: <split or file>-n<N>-seed<S>).")
+    # The optional LLM judge (config/judge.py holds the definitions; the flags are --judge-url, --judge-model…).
+    judge_mode: str = judge_field("mode")
+    judge_url: str = judge_field("url")
+    judge_model: str = judge_field("model")
+    judge_key_env: str = judge_field("key_env")
+    judge_local: str = judge_field("local")
+    judge_rubric: str = judge_field("rubric")
+    judge_concurrency: int = judge_field("concurrency")
+    judge_timeout: float = judge_field("timeout")
+    judge_retries: int = judge_field("retries")
+    judge_max_tokens: int = judge_field("max_tokens")
 
 
 @dataclass

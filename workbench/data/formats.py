@@ -108,6 +108,9 @@ def no_format_message(columns) -> str:
     hints = "; ".join(f"{fmt} needs {', '.join(sorted(FORMATS[fmt][0]))}"
                       + (f" (missing {', '.join(sorted(FORMATS[fmt][0] - cols))})" if FORMATS[fmt][0] & cols else "")
                       for fmt in DETECT_ORDER)
+    if {"chosen", "rejected"} <= cols or {"completion", "label"} <= cols:  # see data/preference.py
+        return (f"these columns ({', '.join(sorted(cols))}) hold preference data: open 'Preference pairs' in the "
+                "Data tab to browse them, and train them with train.method dpo, orpo or kto")
     return (f"no known format fits the columns found ({', '.join(sorted(cols)) or 'none'}): {hints}. "
             "Map your columns (e.g. question→instruction, answer→output) or pick the format.")
 

@@ -30,6 +30,17 @@ def is_local(source: str) -> bool:
     return is_local_path(source, tuple(FILE_TYPES))
 
 
+def local_files() -> list[str]:
+    """Dataset files under the data folders (data/, WORKBENCH_DATA), as the user would type them: the Data
+    tab's file list, so a file written by another tab (cleaning, generation) shows up at once."""
+    from workbench.core.paths import PROJECT_ROOT, data_dir, display
+
+    found = {display(p) for root in {(PROJECT_ROOT / "data").resolve(), data_dir().resolve()} if root.is_dir()
+             for p in root.rglob("*") if p.suffix.lower() in FILE_TYPES and p.is_file() and
+             not any(part.startswith(".") for part in p.relative_to(root).parts)}
+    return sorted(found)
+
+
 def ui_source(source: str) -> str:
     """A source typed in the web UI: a local path confined to the allowed folders, or a hub id."""
     source = (source or "").strip()

@@ -33,20 +33,21 @@ def uploads_dir() -> Path:
     return data_dir() / "uploads"
 
 
-def save_upload(temp_path: str | Path, original_name: str = "") -> Path:
-    """Check type and size, then copy an uploaded file to data/uploads/<name> (a fresh name)."""
+def save_upload(temp_path: str | Path, original_name: str = "", file_types=FILE_TYPES,
+                folder: Path | None = None) -> Path:
+    """Check type and size, then copy an uploaded file to data/uploads/<name> (or `folder`; a fresh name)."""
     src = Path(temp_path)
     if not src.is_file():
         raise DataError("the upload did not arrive (no file); try again")
     name = Path(original_name or src.name).name
     suffix = Path(name).suffix.lower()
-    if suffix not in FILE_TYPES:
-        raise DataError(f"{name}: unsupported file type; upload one of {', '.join(FILE_TYPES)}")
+    if suffix not in file_types:
+        raise DataError(f"{name}: unsupported file type; upload one of {', '.join(file_types)}")
     size, limit = src.stat().st_size, max_upload_bytes()
     if size > limit:
         raise DataError(f"{name} is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB upload limit "
                         "(WORKBENCH_MAX_UPLOAD_MB); put large files in data/ directly")
-    folder = uploads_dir()
+    folder = folder or uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
     wanted = folder / f"{safe_name(Path(name).stem, 'upload')}{suffix}"
     # Bytes, not text, so core.files.create_text does not fit; the same way: a temp file, then a hard link

@@ -12,7 +12,9 @@ from workbench.core.files import atomic_write_text
 from workbench.core.naming import safe_name
 from workbench.runs.folder import RunDir
 
-COLUMNS = ["input", "generated", "base_generated", "ground_truth", "rouge_l", "bleu", "base_rouge_l", "base_bleu"]
+COLUMNS = ["input", "generated", "base_generated", "ground_truth", "rouge_l", "bleu", "base_rouge_l", "base_bleu",
+           # the optional LLM judge (judging/run.py): empty when the evaluation had no judge
+           "judge_score", "base_judge_score", "judge_verdict", "judge_reason", "judge_status"]
 
 
 def file_name(name: str) -> str:

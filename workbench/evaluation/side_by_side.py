@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from workbench.config.generation import GenerationConfig
+from workbench.config.judge import JudgeConfig
 from workbench.config.run import RunConfig
 from workbench.core.errors import DataError, EvalError, RunError
 from workbench.core.naming import safe_name
@@ -86,10 +87,23 @@ def default_name(split: str, data: str | Path | None, n: int | None, seed: int) 
 def evaluate(run_dir: str | Path, *, split: str = "test", data: str | Path | None = None, n: int | None = 8,
              seed: int = 0, batch_size: int = 8, compare_base: bool = True, max_new_tokens: int | None = None,
              settings: GenerationConfig | None = None, name: str | None = None, save: bool = True,
-             progress: Callable[[int, int, str], None] | None = None, cache: ModelCache | None = None
-             ) -> EvalResult:
-    """Generate for n held-out rows with the adapter (and the base model), score against the ground truth,
-    and save eval/<name>.jsonl + eval/<name>.json into the run folder."""
+             progress: Callable[[int, int, str], None] | None = None, cache: ModelCache | None = None,
+             judge_mode: str = "score", judge_url: str = "", judge_model: str = "", judge_key_env: str = "",
+             judge_local: str = "", judge_rubric: str = "", judge_concurrency: int = 4, judge_timeout: float = 60.0,
+             judge_retries: int = 3, judge_max_tokens: int = 64) -> EvalResult:
+    """Generate for n held-out rows with the adapter (and the base model), score against the ground truth
+    (and with the judge, when one is given), and save eval/<name>.jsonl + eval/<name>.json into the run
+    folder."""
+    judge = JudgeConfig(mode=judge_mode, url=judge_url, model=judge_model, key_env=judge_key_env, local=judge_local,
+                        rubric=judge_rubric, concurrency=judge_concurrency, timeout=judge_timeout,
+                        retries=judge_retries, max_tokens=judge_max_tokens).validate()  # before any generation
+    if judge.enabled:
+        from workbench.judging.rubric import for_mode
+
+        for_mode(judge.mode, judge.rubric)  # a missing or wrong rubric is refused before any generation
+        if judge.mode == "pairwise" and not compare_base:
+            raise EvalError("pairwise judging compares the adapter with the base model: keep compare_base on",
+                            "drop --no-base, or use --judge-mode score")
     run = RunDir(run_dir)
     cfg = run_config(run)
     if run.saved_model() is None:
@@ -122,6 +136,13 @@ def evaluate(run_dir: str | Path, *, split: str = "test", data: str | Path | Non
             out.update(base_generated=b, base_rouge_l=round(rouge_l(b, truth), 4), base_bleu=round(bleu(b, truth), 4))
         result_rows.append(out)
     summary = aggregate(result_rows)
+    if judge.enabled:
+        from workbench.judging.run import judge_rows
+
+        def judged(done, total):
+            if progress:
+                progress(done, total, "judging")
+        summary["judge"] = judge_rows(result_rows, judge, progress=judged)
     summary.update(run=run.id, source=str(data) if data else f"split:{split}", seed=seed, template=template.name,
                    max_new_tokens=settings.max_new_tokens, seconds=round(time.time() - t0, 1))
     result = EvalResult(result_rows, summary, name or default_name(split, data, n, seed))

@@ -32,6 +32,21 @@ def _dtype_bytes(dtype: str) -> int:
     return {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}.get(dtype, 4)
 
 
+def safetensors_params(folder: Path) -> int:
+    """Parameters in a folder's safetensors files, read from their headers (no weights loaded); 0 when none."""
+    from safetensors import safe_open
+
+    params = 0
+    for f in Path(folder).glob("*.safetensors"):
+        with safe_open(str(f), framework="pt") as st:
+            for key in st.keys():  # noqa: SIM118 (safe_open is not iterable)
+                n = 1
+                for d in st.get_slice(key).get_shape():
+                    n *= d
+                params += n
+    return params
+
+
 def estimate_size(base: str, dtype: str = "auto") -> int:
     """Bytes a merged model will take on disk: the base's parameter count times the saved dtype width.
 
@@ -43,17 +58,7 @@ def estimate_size(base: str, dtype: str = "auto") -> int:
     saved = pick_dtype(dtype)
     path = Path(resolve_model(base))
     if path.is_dir() and list(path.glob("*.safetensors")):
-        from safetensors import safe_open
-
-        params = 0
-        for f in path.glob("*.safetensors"):
-            with safe_open(str(f), framework="pt") as st:
-                for key in st.keys():
-                    n = 1
-                    for d in st.get_slice(key).get_shape():
-                        n *= d
-                    params += n
-        return params * _dtype_bytes(saved)
+        return safetensors_params(path) * _dtype_bytes(saved)
     import torch
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM

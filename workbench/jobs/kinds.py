@@ -1,6 +1,6 @@
 """The kinds of job and what each needs: its config dataclass, the check made at submit time, and the worker
-command (`python -m workbench <kind> ...`: the worker is the CLI). Later kinds (generate, judge, export) join
-by calling register(); the supervisor never changes for them.
+command (`python -m workbench <kind> ...`: the worker is the CLI). Each kind joins by calling register(); the
+supervisor never changes for them.
 """
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from workbench.config.export import ExportConfig
 from workbench.config.fields import Settings
+from workbench.config.generate import GenerateConfig
 from workbench.config.run import RunConfig
+from workbench.config.serve import ServeConfig
 from workbench.config.tasks import EvalConfig, MergeConfig
 from workbench.core.errors import ConfigError
 
@@ -28,7 +31,12 @@ class JobKind:
     prepare: Callable[[Settings], Prepared]  # validate (and preflight) at submit: a bad config is never queued
     command: Callable[[Path, Path, bool], list[str]]  # (config file, run dir, resume) → CLI arguments
     distributed: bool = False  # may run as several processes under accelerate launch
+    # Queued again after a stop or a crash: a check that raises JobError when this job cannot continue, or None
+    # for kinds that are simply submitted again.
+    can_resume: Callable[[Path], None] | None = None
     describe: str = ""
+    # On a CPU, jobs that use every core run one at a time; a job that mostly waits (serve) runs beside them.
+    cpu_exclusive: bool = True
 
 
 KINDS: dict[str, JobKind] = {}
@@ -70,6 +78,18 @@ def _train_command(config_file: Path, run_dir: Path, resume: bool) -> list[str]:
     return ["train", "--config", str(config_file), "--no-progress"]
 
 
+def _train_can_resume(run_dir: Path) -> None:
+    from workbench.jobs.queue import JobError
+    from workbench.runs.folder import RunDir
+
+    run = RunDir(run_dir)
+    if run.state() == "completed":
+        raise JobError(f"run {run.id} already completed; there is nothing left to train")
+    if run.last_checkpoint() is None:
+        raise JobError(f"run {run.id} has no checkpoint to resume from (it ended before the first save)",
+                       "submit it again to start over")
+
+
 def _prepare_eval(cfg: EvalConfig) -> Prepared:
     from workbench.runs.folder import resolve_run
 
@@ -98,9 +118,58 @@ def _task_command(name: str):
     return command
 
 
-register(JobKind("train", RunConfig, _prepare_train, _train_command, distributed=True,
+register(JobKind("train", RunConfig, _prepare_train, _train_command, distributed=True, can_resume=_train_can_resume,
                  describe="train a LoRA / QLoRA / full fine-tune"))
 register(JobKind("eval", EvalConfig, _prepare_eval, _task_command("eval"),
                  describe="side-by-side evaluation of a run"))
 register(JobKind("merge", MergeConfig, _prepare_merge, _task_command("merge"),
                  describe="merge an adapter into its base model"))
+
+
+def _prepare_generate(cfg):
+    from workbench.backtranslation.plan import plan
+
+    # A run that is not reverse-instruction, an existing output, a name taken by other settings: refused before
+    # queueing. Claiming the work folder now reserves the name, like a run folder.
+    p = plan(cfg, claim=True)
+    return Prepared(cfg, p.work.path, f"generate {p.work.name} with {p.run.id}")
+
+
+register(JobKind("generate", GenerateConfig, _prepare_generate, _task_command("generate"),
+                 can_resume=lambda work: None,  # the worker labels only the chunks its work folder lacks
+                 describe="label your texts with a reverse-instruction run into an instruction dataset"))
+
+
+def _prepare_serve(cfg):
+    """Serve: every run must have its adapter, a key must exist when binding beyond loopback, the port free."""
+    from workbench.runs.folder import resolve_run
+    from workbench.serving.ports import check_port
+
+    cfg = cfg.copy().validate()
+    runs = [resolve_run(r) for r in cfg.runs()]
+    for run in runs:
+        if run.saved_model() is None:
+            raise ConfigError(f"run {run.id} has no saved adapter yet (state: {run.state()}); serve a finished run")
+    check_port(cfg.host, cfg.port)
+    cfg.run = ",".join(str(r.path) for r in runs)
+    return Prepared(cfg, runs[0].path, f"serve {', '.join(r.id for r in runs)} at {cfg.host}:{cfg.port}")
+
+
+register(JobKind("serve", ServeConfig, _prepare_serve, _task_command("serve"), cpu_exclusive=False,
+                 describe="serve runs' adapters on an OpenAI-compatible API until cancelled"))
+
+
+def _prepare_export(cfg):
+    """Export: every refusal of plan_export (unfinished run, quantization, architecture, existing or read-only
+    output, disk space) happens at submit, before anything is queued."""
+    from workbench.export.bundle import plan_export
+
+    plan = plan_export(cfg)
+    cfg = cfg.copy()
+    cfg.run, cfg.out = str(plan.run.path), str(plan.out)
+    what = f"{cfg.format} {','.join(plan.quants)}".strip()
+    return Prepared(cfg, plan.run.path, f"export {plan.run.id} ({what}) → {plan.out.name}")
+
+
+register(JobKind("export", ExportConfig, _prepare_export, _task_command("export"),
+                 describe="export a run: merged folder, GGUF + Ollama Modelfile, model cards, checked"))

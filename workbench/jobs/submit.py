@@ -90,20 +90,15 @@ def stop_file(job: Job | str) -> Path:
 
 
 def resume(job_id: str) -> Job:
-    """Queue an interrupted or cancelled training job again, to continue from its last checkpoint up to the
-    same final step."""
-    from workbench.runs.folder import RunDir
-
+    """Queue an interrupted or cancelled job again: training continues from its last checkpoint up to the same
+    final step, a generation labels what it had not yet labelled."""
     job = queue.get(job_id)
-    if job.kind != "train":
-        raise JobError(f"job {job.id} is a {job.kind} job; only training jobs resume (submit it again)")
+    kind = get_kind(job.kind)
+    if kind.can_resume is None:
+        raise JobError(f"job {job.id} is a {job.kind} job, which does not resume (submit it again)")
     if job.state not in ("interrupted", "cancelled", "failed"):
         raise JobError(f"job {job.id} is {job.state}; only an interrupted, cancelled or failed job can be resumed")
-    if RunDir(job.run_dir).state() == "completed":
-        raise JobError(f"the run of job {job.id} already completed; there is nothing left to train")
-    if RunDir(job.run_dir).last_checkpoint() is None:
-        raise JobError(f"job {job.id} has no checkpoint to resume from (it ended before the first save)",
-                       "submit it again to start over")
+    kind.can_resume(Path(job.run_dir))
     stop_file(job).unlink(missing_ok=True)
     queue.set_state(job.id, "queued", only_from=(job.state,), resume=1, error=None, finished_at=None, pid=None)
     return queue.get(job.id)

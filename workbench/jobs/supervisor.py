@@ -148,7 +148,9 @@ class Supervisor:
         """The GPUs to give `job` beside the running jobs (of every supervisor), () on a CPU; None: not yet."""
         gpus = gpu_ids()
         if not gpus:
-            return None if active else ()  # CPU: one job at a time (each one uses every core)
+            # CPU: one job at a time (each one uses every core), but kinds that mostly wait (serve) run beside them
+            busy = any(get_kind(j.kind).cpu_exclusive for j in active)
+            return None if busy and get_kind(job.kind).cpu_exclusive else ()
         busy = {int(d) for j in active for d in (j.devices or "").split(",") if d}
         free = [g for g in gpus if g not in busy]
         return tuple(free[:job.processes]) if len(free) >= job.processes else None

@@ -31,6 +31,14 @@ def _progress(job: Job) -> tuple[int, int, float | None]:
     return done, total, eta
 
 
+def progress_note(job: Job) -> str:
+    """What a non-training job says it is doing now (the `what` of its progress.json), or ""."""
+    try:
+        return str(json.loads((job_folder(job.id) / "progress.json").read_text(encoding="utf-8")).get("what", ""))
+    except (OSError, ValueError):
+        return ""
+
+
 def elapsed(job: Job) -> float | None:
     if not job.started_at:
         return None

@@ -12,6 +12,10 @@ from transformers import TrainerCallback
 from workbench.core.formatting import clock, duration
 from workbench.runs.folder import RunDir
 
+# What DPO / ORPO / KTO log besides the loss, under TRL's own names (metrics.jsonl keeps them as they are).
+PREFERENCE_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies", "kl",
+                   "logps/chosen", "logps/rejected", "nll_loss", "log_odds_ratio", "log_odds_chosen")
+
 
 class NonFiniteLoss(RuntimeError):
     """Training diverged (loss became NaN or inf): the run is failed rather than left to waste time."""
@@ -79,7 +83,8 @@ class MetricsCallback(TrainerCallback):
                                 "rate or check the data")
         tps = self.pace.tokens_per_second(logs)
         row = {"step": state.global_step, "epoch": _round(state.epoch, 4)}
-        for key in ("loss", "eval_loss", "learning_rate", "grad_norm", "num_tokens", "mean_token_accuracy"):
+        for key in ("loss", "eval_loss", "learning_rate", "grad_norm", "num_tokens", "mean_token_accuracy",
+                    *PREFERENCE_KEYS, *(f"eval_{k}" for k in PREFERENCE_KEYS)):
             if key in logs:
                 row[key] = _round(float(logs[key]), 6 if key == "learning_rate" else 5)
         row.update(tokens_per_second=_round(tps, 1), elapsed_s=round(self.pace.elapsed(), 2),
@@ -185,7 +190,8 @@ class ConsoleProgressCallback(LogLinesCallback):
 
 # What a log line shows of a Trainer log event, in this order: (key, label, how the value reads).
 _LOG_FIELDS = (("loss", "loss", "{:.4g}"), ("eval_loss", "eval loss", "{:.4g}"), ("learning_rate", "lr", "{:.1e}"),
-               ("grad_norm", "grad", "{:.3g}"), ("train_loss", "mean train loss", "{:.4g}"),
+               ("grad_norm", "grad", "{:.3g}"), ("rewards/margins", "margin", "{:.3g}"),
+               ("rewards/accuracies", "pref acc", "{:.2f}"), ("train_loss", "mean train loss", "{:.4g}"),
                ("train_runtime", "runtime", None))
 
 

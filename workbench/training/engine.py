@@ -142,66 +142,32 @@ class _nothing:
 def _train(cfg: RunConfig, plan: Plan, run: RunDir, *, resume, stop, progress_bar, extra_callbacks, main,
            sft_overrides, speedups) -> RunResult:
     from transformers import PrinterCallback
-    from trl import SFTConfig, SFTTrainer
 
     from workbench.models.load import load_model
-    from workbench.training.callbacks import MetricsCallback, StopCallback
+    from workbench.training import setup
 
     t_start = time.time()
-    on_gpu = plan.device == "cuda"
     loaded = load_model(plan.model_path, **plan.load_kwargs(cfg))
     model, tok = loaded.model, loaded.tokenizer
+    model, peft_config = setup.adapter(cfg, plan, model)
+    sft = cfg.train.method == "sft"
+    if sft:
+        splits = build_datasets(cfg, tok, plan)
+    else:
+        from workbench.training import preference
 
-    splits = build_datasets(cfg, tok, plan)
+        splits = preference.build_datasets(cfg, tok, plan)
     if main:
         save_split(run, splits)
 
-    peft_config = None
-    if cfg.adapter.method in ("lora", "qlora"):
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=cfg.adapter.r, lora_alpha=cfg.adapter.alpha, lora_dropout=cfg.adapter.dropout,
-                                 bias=cfg.adapter.bias, target_modules=cfg.adapter.targets(), task_type="CAUSAL_LM")
-
     has_eval = len(splits["validation"]) > 0
-    t = cfg.train
-    keep_best = has_eval and (t.load_best_at_end or bool(t.early_stopping_patience))
-    args = SFTConfig(
-        output_dir=str(run.checkpoints),
-        learning_rate=t.learning_rate, num_train_epochs=t.epochs, max_steps=t.max_steps,
-        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.batch_size,
-        gradient_accumulation_steps=t.grad_accum, lr_scheduler_type=t.scheduler,
-        warmup_steps=t.warmup_ratio,  # a float < 1 is a ratio of the total steps in transformers 5
-        weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm, optim=t.optimizer,
-        logging_steps=t.logging_steps, save_strategy="steps", save_steps=t.save_steps,
-        save_total_limit=t.save_total_limit,
-        eval_strategy="steps" if (has_eval and t.eval_steps) else "no", eval_steps=t.eval_steps or None,
-        activation_checkpointing=t.gradient_checkpointing, seed=t.seed, data_seed=cfg.data.seed,
-        report_to=[] if t.report_to == "none" else [t.report_to],
-        # The dtype trap: SFTConfig defaults to bf16=True, which runs ~13x slower on a CPU without
-        # native bf16. Mixed precision is switched on only where the plan put the run on a GPU.
-        bf16=on_gpu and plan.dtype == "bfloat16", fp16=on_gpu and plan.dtype == "float16",
-        use_cpu=not on_gpu, max_length=cfg.data.max_length, packing=cfg.data.packing,
-        disable_tqdm=not progress_bar, dataloader_pin_memory=on_gpu, save_only_model=False,
-        train_sampling_strategy="group_by_length" if t.group_by_length and not cfg.data.packing else "random",
-        # Early stopping and the best checkpoint are the Trainer's own mechanisms, judged on the eval loss.
-        load_best_model_at_end=keep_best, metric_for_best_model="eval_loss" if keep_best else None,
-        greater_is_better=False if keep_best else None,
-        **sft_overrides,
-    )
-    if speedups:
-        from workbench.training.speedups import score_only_trained_positions
-
-        score_only_trained_positions()
-    metrics_cb, stop_cb = MetricsCallback(run, stop), StopCallback(stop)
-    callbacks = [*extra_callbacks, metrics_cb, stop_cb]
-    if t.early_stopping_patience and has_eval:
-        from transformers import EarlyStoppingCallback
-
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
-    trainer = SFTTrainer(model=model, args=args, train_dataset=splits["train_tokens"],
-                         eval_dataset=splits["validation_tokens"] if has_eval else None,
-                         processing_class=tok, peft_config=peft_config, callbacks=callbacks)
+    common = setup.trainer_args(cfg, plan, run, has_eval=has_eval, progress_bar=progress_bar)
+    callbacks, stop_cb = setup.callbacks(cfg, run, stop, extra_callbacks, has_eval)
+    if sft:
+        trainer = _sft_trainer(cfg, model, tok, peft_config, splits, common, callbacks, sft_overrides, speedups)
+    else:
+        trainer = preference.build_trainer(cfg, plan, model, tok, peft_config, splits, common, callbacks)
+    args = trainer.args
     if not progress_bar:  # else the Trainer prints every log event as a raw dict; callers report progress
         trainer.remove_callback(PrinterCallback)
 
@@ -211,7 +177,7 @@ def _train(cfg: RunConfig, plan: Plan, run: RunDir, *, resume, stop, progress_ba
         if main:
             run.truncate_metrics_after(int(checkpoint.name.split("-")[-1]))
     if main:
-        run.write_status("running", step=0, dtype=plan.dtype, attention=plan.attention,
+        run.write_status("running", step=0, method=cfg.train.method, dtype=plan.dtype, attention=plan.attention,
                          attention_reason=plan.attention_reason, quantization=plan.quantization, device=plan.device,
                          trainable_params=_trainable(trainer.model), train_rows=len(splits["train"]),
                          resumed_from=str(checkpoint) if checkpoint else None, world_size=world_size())
@@ -240,6 +206,23 @@ def _train(cfg: RunConfig, plan: Plan, run: RunDir, *, resume, stop, progress_ba
     return result
 
 
+def _sft_trainer(cfg: RunConfig, model, tok, peft_config, splits: dict, common: dict, callbacks: list,
+                 sft_overrides: dict, speedups: bool):
+    from trl import SFTConfig, SFTTrainer
+
+    has_eval = len(splits["validation"]) > 0
+    sampling = "group_by_length" if cfg.train.group_by_length and not cfg.data.packing else "random"
+    args = SFTConfig(**common, max_length=cfg.data.max_length, packing=cfg.data.packing,
+                     train_sampling_strategy=sampling, **sft_overrides)
+    if speedups:
+        from workbench.training.speedups import score_only_trained_positions
+
+        score_only_trained_positions()
+    return SFTTrainer(model=model, args=args, train_dataset=splits["train_tokens"],
+                      eval_dataset=splits["validation_tokens"] if has_eval else None,
+                      processing_class=tok, peft_config=peft_config, callbacks=callbacks)
+
+
 def build_datasets(cfg: RunConfig, tok, plan: Plan) -> dict:
     """Load, map, split and tokenize. Labels carry -100 on tokens the template does not train."""
     canonical, detection = load_canonical(plan.data_source, cfg.data.format, cfg.data.column_map,
@@ -264,9 +247,10 @@ def build_datasets(cfg: RunConfig, tok, plan: Plan) -> dict:
 
 def save_split(run: RunDir, splits: dict) -> None:
     """Keep the held-out rows with the run, so evaluation later uses exactly the rows training never saw."""
-    for name in ("validation", "test"):
-        atomic_write_text(run.split_dir / f"{name}.jsonl",
-                          "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in splits[name]))
+    for name in ("validation", "test", "validation_pairs", "test_pairs"):  # *_pairs: preference runs only
+        if name in splits:
+            atomic_write_text(run.split_dir / f"{name}.jsonl",
+                              "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in splits[name]))
     atomic_write_text(run.split_file, json.dumps({k: len(splits[k]) for k in ("train", "validation", "test")}
                                                  | {"format": splits["format"]}, indent=2))
 
@@ -293,5 +277,7 @@ def _save_model(trainer, tok, run: RunDir, method: str, *, sharded: bool = False
             trainer.save_model(str(tmp))
             trainer.accelerator.wait_for_everyone()
         else:
-            trainer.model.save_pretrained(str(tmp), safe_serialization=True)
+            from workbench.training.setup import trained_adapters
+
+            trainer.model.save_pretrained(str(tmp), safe_serialization=True, **trained_adapters(trainer.model))
         tok.save_pretrained(str(tmp))

@@ -5,9 +5,11 @@ import logging
 
 import gradio as gr
 
+from workbench.ui import links
 from workbench.ui.tabs.chat import build_chat_tab
 from workbench.ui.tabs.data import build_data_tab
 from workbench.ui.tabs.evaluate import build_evaluate_tab
+from workbench.ui.tabs.generate import build_generate_tab
 from workbench.ui.tabs.jobs import build_jobs_tab
 from workbench.ui.tabs.overview import build_overview_tab
 from workbench.ui.tabs.runs import build_runs_tab
@@ -16,10 +18,11 @@ from workbench.ui.tabs.train import build_train_tab
 
 log = logging.getLogger(__name__)
 TITLE = "Fine-tuning workbench"
-# In the order a user goes: look at the data and templates, train, compare runs, chat, evaluate.
-TABS = (("Overview", build_overview_tab), ("Data", build_data_tab), ("Templates", build_templates_tab),
-        ("Train", build_train_tab), ("Jobs", build_jobs_tab), ("Runs", build_runs_tab), ("Chat", build_chat_tab),
-        ("Evaluate", build_evaluate_tab))
+# In the order a user goes: look at the data and templates (or generate a dataset from your own texts), train,
+# compare runs, chat, evaluate.
+TABS = (("Overview", build_overview_tab), ("Data", build_data_tab), ("Generate", build_generate_tab),
+        ("Templates", build_templates_tab), ("Train", build_train_tab), ("Jobs", build_jobs_tab),
+        ("Runs", build_runs_tab), ("Chat", build_chat_tab), ("Evaluate", build_evaluate_tab))
 
 
 def build_app() -> gr.Blocks:
@@ -33,10 +36,12 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"# {TITLE}\nFrom a dataset to a working LoRA adapter: see what the model is trained on, "
                     "watch it learn, judge the result.")
-        with gr.Tabs():
+        exposed: dict[str, dict] = {}
+        with gr.Tabs() as tabs:
             for label, build_tab in TABS:
                 with gr.Tab(label, id=label.lower()):
-                    build_tab(app)
+                    exposed[label] = build_tab(app) or {}
+        links.wire(tabs, exposed)
     return app
 
 

@@ -18,7 +18,7 @@ import yaml
 from workbench.config.preflight import has_package
 from workbench.config.run import RunConfig, iter_fields
 
-SECTIONS = {"model": "Model", "adapter": "Adapter", "data": "Data", "train": "Training"}
+SECTIONS = {"model": "Model", "adapter": "Adapter", "data": "Data", "train": "Training", "pref": "Preference"}
 TOP_LEVEL = ("run_name",)
 # Rarely changed settings, folded into an "Advanced" accordion under their section.
 ADVANCED = frozenset({

@@ -9,6 +9,9 @@ from plotly.subplots import make_subplots
 from workbench.core.formatting import clock
 
 LOSS, SMOOTH, EVAL, LR, TPS = "train loss", "train loss (smoothed)", "eval loss", "learning rate", "tokens/s"
+# DPO / ORPO / KTO's own metrics under TRL's names (training/callbacks.py PREFERENCE_KEYS) → line colour.
+PREFERENCE = {"rewards/chosen": "#2ca02c", "rewards/rejected": "#d62728", "rewards/margins": "#1f77b4",
+              "rewards/accuracies": "#ff7f0e", "kl": "#7f7f7f"}
 
 
 def smooth(values: list[float], weight: float = 0.6) -> list[float]:
@@ -28,9 +31,13 @@ def series(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
 
 
 def training_figure(rows: list[dict], smoothing: float = 0.6, title: str = "") -> go.Figure:
-    """Loss (raw, smoothed, eval) on top; learning rate and tokens/s below, sharing the step axis."""
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.56, 0.22, 0.22],
-                        subplot_titles=("loss", LR, TPS))
+    """Loss (raw, smoothed, eval) on top; learning rate and tokens/s below, sharing the step axis; a preference
+    run (DPO / ORPO / KTO) adds its rewards, margin, accuracy and KL in a fourth panel."""
+    pref = [k for k in PREFERENCE if any(r.get(k) is not None for r in rows)]
+    n = 4 if pref else 3
+    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        row_heights=[0.4, 0.15, 0.15, 0.3] if pref else [0.56, 0.22, 0.22],
+                        subplot_titles=("loss", LR, TPS, "preference: rewards, margin, accuracy")[:n])
     steps, loss = series(rows, "loss")
     if steps:
         fig.add_trace(go.Scatter(x=steps, y=loss, name=LOSS, mode="lines", opacity=0.35,
@@ -49,14 +56,21 @@ def training_figure(rows: list[dict], smoothing: float = 0.6, title: str = "") -
     if t_steps:
         fig.add_trace(go.Scatter(x=t_steps, y=tps, name=TPS, mode="lines", line={"color": "#9467bd"}),
                       row=3, col=1)
+    p_steps = []
+    for key in pref:
+        k_steps, values = series(rows, key)
+        p_steps += k_steps
+        fig.add_trace(go.Scatter(x=k_steps, y=values, name=key, mode="lines+markers", marker={"size": 5},
+                                 line={"color": PREFERENCE[key], "dash": "dot" if key == "kl" else "solid"}),
+                      row=4, col=1)
     if not (steps or e_steps):
         fig.add_annotation(text="no metrics yet: the chart fills in as training logs its first steps",
                            showarrow=False, xref="paper", yref="paper", x=0.5, y=0.8)
-    last = max([*steps, *e_steps, *lr_steps, *t_steps], default=0)
+    last = max([*steps, *e_steps, *lr_steps, *t_steps, *p_steps], default=0)
     fig.update_xaxes(dtick=max(1, math.ceil(last / 10)), tick0=0)  # whole steps only
-    fig.update_xaxes(title_text="step", row=3, col=1)
+    fig.update_xaxes(title_text="step", row=n, col=1)
     fig.update_yaxes(exponentformat="e", row=2, col=1)
-    fig.update_layout(height=560, margin={"l": 50, "r": 20, "t": 50 if title else 30, "b": 40},
+    fig.update_layout(height=760 if pref else 560, margin={"l": 50, "r": 20, "t": 50 if title else 30, "b": 40},
                       title=title or None, legend={"orientation": "h", "y": 1.08, "x": 0}, hovermode="x unified")
     return fig
 

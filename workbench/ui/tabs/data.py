@@ -2,8 +2,7 @@
 
 Handlers take the dataset fields (source, hub config/split, format, column map) as inputs every time and
 get the loaded view from browse.open_view's cache, so API clients and the browser drive them the same
-way. Every local path goes through read.ui_source → paths.confine (only data/, outputs/, templates/
-and WORKBENCH_ALLOWED_ROOTS are readable here).
+way. Every local path goes through read.ui_source → paths.confine (the allowed folders only).
 """
 from __future__ import annotations
 
@@ -18,14 +17,12 @@ from workbench.data import browse, charts, formats, preview, quality, read, repa
 from workbench.prompts import registry
 from workbench.ui.errors import handler
 from workbench.ui.preview_panel import preview_outputs, preview_settings
+from workbench.ui.tabs.data_pairs import build_pairs_panel
+from workbench.ui.tabs.data_table import column_widths, fit_columns, selected_row
 
 ALL = "(all)"  # category filter: no filter
 NONE = "(none)"  # category filter: rows without a category
 FORMATS = ["auto", *formats.FORMATS]
-# Rows table widths (% of the table). Sized from the cell text, long instructions took the room: the `input`
-# header got one letter a line and `output` ran off the edge. Each layout (instruction, chat) adds up to 100%.
-COLUMN_WIDTHS = {"#": "5%", "category": "11%", "turns": "6%", "instruction": "28%", "input": "24%",
-                 "output": "32%", "system": "16%", "user": "31%", "assistant": "31%"}
 
 
 def _view(source, hub_config, hub_split, fmt, column_map) -> browse.DatasetView:
@@ -39,10 +36,6 @@ def _category(value):
 
 def _frame(page: browse.Page) -> pd.DataFrame:
     return pd.DataFrame(page.rows, columns=page.columns)
-
-
-def column_widths(columns) -> list[str]:
-    return [COLUMN_WIDTHS.get(str(c), "15%") for c in columns]
 
 
 # -- handlers (public: each has an api_name) ------------------------------------------------------
@@ -168,6 +161,7 @@ def build_data_tab(app: gr.Blocks) -> None:
     with gr.Row():
         source = gr.Textbox(label="Dataset", value=DEFAULT_DATA, scale=4,
                             info="a file under data/ (JSON list, JSONL, CSV, Parquet) or a hub dataset id")
+        files = gr.Dropdown(read.local_files(), value=None, label="…or a file in data/", scale=2)
         upload_btn = gr.UploadButton("Upload a file", file_types=list(read.FILE_TYPES), scale=1)
     with gr.Row():
         fmt = gr.Dropdown(FORMATS, value="auto", label="Format", info="auto detects it from the columns")
@@ -240,6 +234,7 @@ def build_data_tab(app: gr.Blocks) -> None:
             seed = gr.Number(value=d.seed, precision=0, minimum=0, label="Seed")
             split_btn = gr.Button("Show sizes")
         split_md = gr.Markdown()
+    build_pairs_panel(view_inputs)
 
     # -- wiring --
     page_inputs = [*view_inputs, query, category, page, page_size]
@@ -258,6 +253,9 @@ def build_data_tab(app: gr.Blocks) -> None:
     then_show_first_row(upload_btn.upload(upload_dataset, upload_btn, source, api_name="upload_dataset").success(
         load_dataset, load_inputs, load_outputs, api_name=False))
     then_show_first_row(app.load(load_dataset, load_inputs, load_outputs, api_name=False))
+    files.focus(lambda: gr.update(choices=read.local_files()), None, files, api_name=False)  # new files at once
+    then_show_first_row(files.input(lambda f: f, files, source, api_name=False).success(
+        load_dataset, load_inputs, load_outputs, api_name=False))
 
     page.submit(dataset_page, page_inputs, page_outputs, api_name="dataset_page")
     for trigger in (query.submit, category.input, page_size.input):
@@ -271,7 +269,7 @@ def build_data_tab(app: gr.Blocks) -> None:
     jump_btn.click(jump_to_row, [*view_inputs, row_no, page_size],
                    [table, page_info, page, query, category, raw_json, canon_json], api_name="jump_to_row").success(
         preview_template, preview_inputs, preview_out, api_name=False)
-    table.select(_selected_row, None, row_no, api_name=False).success(
+    table.select(selected_row, None, row_no, api_name=False).success(
         dataset_row, [*view_inputs, row_no], [raw_json, canon_json], api_name=False).success(
         preview_template, preview_inputs, preview_out, api_name=False)
     preview_btn.click(preview_template, preview_inputs, preview_out, api_name="preview_template")
@@ -283,18 +281,3 @@ def build_data_tab(app: gr.Blocks) -> None:
                                     pii, model], [clean_md, cleaned_path], api_name="clean_dataset")
     split_btn.click(split_sizes, [*view_inputs, val_size, test_size, seed], split_md, api_name="split_sizes")
 
-
-@handler
-def fit_columns(frame):
-    """The rows table's column widths for the columns it shows now (instruction or chat layout)."""
-    columns = list(frame.columns) if isinstance(frame, pd.DataFrame) else []
-    return gr.update(column_widths=column_widths(columns)) if columns else gr.skip()
-
-
-@handler
-def _selected_row(evt: gr.SelectData):
-    """The row number (the '#' column) of the clicked table cell."""
-    values = evt.row_value or []
-    if not values:
-        raise gr.Error("click a row of the table")
-    return int(values[0])

@@ -20,12 +20,15 @@ from workbench.evaluation.results import COLUMNS
 from workbench.runs.compare import run_choices
 from workbench.ui.errors import handler
 from workbench.ui.form import setting_input
+from workbench.ui.tabs.evaluate_judge import build_judge_inputs, judge_markdown, score_histogram
+from workbench.ui.tabs.evaluate_preference import build_preference_panel
 
 SOURCES = ["test", "validation", "file"]
 SORTS = {"ROUGE-L, best first": ("rouge_l", True), "ROUGE-L, worst first": ("rouge_l", False),
          "BLEU, best first": ("bleu", True), "BLEU, worst first": ("bleu", False),
          "adapter minus base ROUGE-L, best first": ("gain", True),
-         "adapter minus base ROUGE-L, worst first": ("gain", False)}
+         "adapter minus base ROUGE-L, worst first": ("gain", False),
+         "Judge score, best first": ("judge_score", True), "Judge score, worst first": ("judge_score", False)}
 
 
 def _run(run) -> str:
@@ -59,7 +62,7 @@ def summary_markdown(summary: dict, name: str) -> str:
     if a is not None and b is not None:
         verdict = "better than" if a > b else "not better than"
         lines.append(f"\nThe adapter is **{verdict}** the base model on ROUGE-L ({a - b:+.3f}).")
-    return "\n".join(lines)
+    return "\n".join(lines) + judge_markdown(summary.get("judge"))
 
 
 # -- handlers -----------------------------------------------------------------------------------------
@@ -72,7 +75,9 @@ def list_eval_runs(current=None):
     return gr.update(choices=choices, value=value)
 
 
-def eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base) -> EvalConfig:
+def eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base,
+                judge_mode="score", judge_url="", judge_model="", judge_key_env="", judge_local="", judge_rubric="",
+                judge_concurrency=4) -> EvalConfig:
     """The form as an EvalConfig (checked against its ranges), with the result's name fixed up front."""
     data = ""
     if source == "file":
@@ -86,8 +91,15 @@ def eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tok
         raise EvalError(f"source must be one of {', '.join(SOURCES)}")
     cfg = EvalConfig().with_values(run=_run(run), split=source if source != "file" else "test", data=data,
                                    n=n or 0, seed=seed or 0, batch_size=batch_size or 8,
-                                   max_new_tokens=max_new_tokens or 0, compare_base=bool(compare_base))
+                                   max_new_tokens=max_new_tokens or 0, compare_base=bool(compare_base),
+                                   judge_mode=judge_mode or "score", judge_url=(judge_url or "").strip(),
+                                   judge_model=(judge_model or "").strip(), judge_key_env=(judge_key_env or "").strip(),
+                                   judge_local=(judge_local or "").strip(), judge_rubric=judge_rubric or "",
+                                   judge_concurrency=judge_concurrency or 4)
     cfg.check_ranges()
+    from workbench.config.judge import judge_from
+
+    judge_from(cfg)  # a judge half filled in (url without model, a key variable not set) is refused now
     cfg.name = side_by_side.default_name(cfg.split, cfg.data or None, cfg.n, cfg.seed)
     return cfg
 
@@ -96,7 +108,15 @@ def _shown(cfg: EvalConfig) -> tuple:
     summary = next((s for s in results.list_results(cfg.run) if s["name"] == cfg.name), None)
     if summary is None:
         raise EvalError(f"the evaluation {cfg.name} left no summary in {cfg.run}/eval/")
-    return summary_markdown(summary, cfg.name), _frame(results.read_rows(cfg.run, cfg.name)), cfg.name
+    rows = results.read_rows(cfg.run, cfg.name)
+    return summary_markdown(summary, cfg.name), _frame(rows), cfg.name, _histogram(rows)
+
+
+def _histogram(rows: list[dict]):
+    """The judge's score histogram, or nothing (a hidden plot) when the evaluation had no judge scores."""
+    if not any(r.get("judge_score") is not None for r in rows):
+        return gr.update(value=None, visible=False)
+    return gr.update(value=score_histogram(rows), visible=True)
 
 
 @handler
@@ -115,12 +135,16 @@ def evaluate(run, source, upload, data_path, n, seed, batch_size, max_new_tokens
 
 
 @handler
-def submit_evaluation(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base):
-    """Queue the evaluation as an `eval` job; returns (message, job id) and the timer follows the job."""
+def submit_evaluation(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base,
+                      judge_mode="score", judge_url="", judge_model="", judge_key_env="", judge_local="",
+                      judge_rubric="", judge_concurrency=4):
+    """Queue the evaluation (with its judge, if one is set) as an `eval` job; returns (message, job id) and
+    the timer follows the job."""
     from workbench.jobs.submit import submit
 
     job = submit("eval", eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tokens,
-                                     compare_base))
+                                     compare_base, judge_mode, judge_url, judge_model, judge_key_env, judge_local,
+                                     judge_rubric, judge_concurrency))
     return f"Queued evaluation job `{job.id}`: {job.name}. It runs in its own process; this page follows it.", job.id
 
 
@@ -130,17 +154,18 @@ def follow_evaluation(job_id):
     from workbench.jobs import queue, view
 
     if not job_id:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False)
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False)
     job = queue.get(job_id)
     if job.state in ("queued", *queue.ACTIVE):
         snap = view.snapshot(job)
         done = f"{snap['step']}/{snap['max_steps']} generations" if snap["max_steps"] else "loading the model"
-        return f"⏳ evaluation job `{job.id}` is {job.state}: {done}", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return (f"⏳ evaluation job `{job.id}` is {job.state}: {done}", gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                gr.skip())
     if job.state != "completed":
         return (f"❌ evaluation job `{job.id}` {job.state}" + (f": {job.error}" if job.error else ""), gr.skip(),
-                gr.skip(), gr.skip(), gr.Timer(active=False))
-    summary, table, name = _shown(EvalConfig.from_text(job.config))
-    return "", summary, table, name, gr.Timer(active=False)
+                gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False))
+    summary, table, name, histogram = _shown(EvalConfig.from_text(job.config))
+    return "", summary, table, name, histogram, gr.Timer(active=False)
 
 
 @handler
@@ -196,10 +221,12 @@ def build_evaluate_tab(app: gr.Blocks) -> None:
         batch_size = setting_input(EvalConfig, "batch_size", "Batch size", step=1)
         max_new_tokens = setting_input(EvalConfig, "max_new_tokens", "Max new tokens", step=8)
         compare_base = setting_input(EvalConfig, "compare_base", "Also score the base model")
+    judge_inputs = build_judge_inputs(app)
     eval_btn = gr.Button("Evaluate", variant="primary")
     job_msg = gr.Markdown()
     job_id = gr.Textbox(visible=False)
     summary = gr.Markdown()
+    histogram = gr.Plot(label="Judge scores", visible=False)
     name = gr.Textbox(visible=False)
     timer = gr.Timer(1.0, active=False)
     with gr.Row():
@@ -210,12 +237,13 @@ def build_evaluate_tab(app: gr.Blocks) -> None:
     # The input (a whole response, in the reverse-instruction task) took half the table; the texts being
     # compared need the room.
     table = gr.Dataframe(headers=COLUMNS, label="Generated vs ground truth", wrap=True, interactive=False,
-                         column_widths=["24%", "18%", "18%", "16%", "6%", "6%", "6%", "6%"])
+                         column_widths=["16%", "14%", "14%", "12%", "4%", "4%", "4%", "4%", "5%", "5%", "5%", "10%",
+                                        "3%"])
 
     form = [run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base]
-    eval_btn.click(submit_evaluation, form, [job_msg, job_id], api_name="submit_evaluation").success(
+    eval_btn.click(submit_evaluation, form + judge_inputs, [job_msg, job_id], api_name="submit_evaluation").success(
         lambda: gr.Timer(active=True), None, timer, api_name=False)
-    timer.tick(follow_evaluation, job_id, [job_msg, summary, table, name, timer], api_name=False,
+    timer.tick(follow_evaluation, job_id, [job_msg, summary, table, name, histogram, timer], api_name=False,
                show_progress="hidden")
     # /evaluate answers in one call, for programs; the page itself never waits on it (the button queues a job).
     api_only = gr.Button(visible=False)
@@ -225,3 +253,4 @@ def build_evaluate_tab(app: gr.Blocks) -> None:
     jsonl_btn.click(export_jsonl, [run, name, table], exported, api_name="export_eval_jsonl")
     refresh_btn.click(list_eval_runs, run, run, api_name=False)
     app.load(list_eval_runs, run, run, api_name=False)
+    build_preference_panel(run, name)

@@ -1,5 +1,6 @@
 """Runs tab: every run in outputs/, one run's config and charts, deletion with confirmation, 2+ runs
-overlaid with their config diff, sweeps with their table, and merge / export of a run's adapter. Logic:
+overlaid with their config diff, sweeps with their table, merge of a run's adapter, and the Export and Serve
+panels (runs_export.py, runs_serve.py). Logic:
 workbench.runs.compare, workbench.jobs.sweep and workbench.export.merge.
 """
 from __future__ import annotations
@@ -17,6 +18,8 @@ from workbench.runs.compare import SUMMARY_COLUMNS
 from workbench.runs.folder import RunDir, resolve_run
 from workbench.ui.errors import handler
 from workbench.ui.plots import training_figure
+from workbench.ui.tabs.runs_export import build_export_panel
+from workbench.ui.tabs.runs_serve import build_serve_panel
 
 
 def _run(choice) -> RunDir:
@@ -129,44 +132,47 @@ def export_adapter(choice):
 def build_runs_tab(app: gr.Blocks) -> None:
     refresh_btn = gr.Button("Refresh", size="sm")
     table = gr.Dataframe(headers=SUMMARY_COLUMNS, label="Runs in outputs/", interactive=False, wrap=True)
-    with gr.Tab("Open a run"):
-        with gr.Row():
-            run = gr.Dropdown([], label="Run", allow_custom_value=True, scale=3)
-            open_btn = gr.Button("Open", variant="primary", scale=0)
-        with gr.Row():
-            chart = gr.Plot(label="Loss")
-            with gr.Column():
-                status = gr.JSON(label="status.json")
-                evals_md = gr.Markdown()
-        config = gr.Code(label="config.yaml", language="yaml", interactive=False)
-        with gr.Accordion("Merge & export", open=False):
-            plan_md = gr.Markdown()
-            out_dir = gr.Textbox(label="Merged model folder (new or empty; under outputs/)")
+    with gr.Tabs():  # explicit, so every sub-tab (the panels' too) sits in one row
+        with gr.Tab("Open a run"):
             with gr.Row():
-                merge_btn = gr.Button("Merge adapter into base and save")
-                export_btn = gr.Button("Download adapter (.zip)")
-            merge_md = gr.Markdown()
-            adapter_zip = gr.File(label="Adapter", interactive=False)
-        with gr.Accordion("Delete", open=False):
-            confirm = gr.Checkbox(label="Yes, delete this run's folder (config, metrics, checkpoints, adapter)",
-                                  value=False)
-            delete_btn = gr.Button("Delete run", variant="stop")
-            delete_md = gr.Markdown()
-    with gr.Tab("Compare runs"):
-        with gr.Row():
-            picked = gr.Dropdown([], multiselect=True, label="Runs to compare (2 or more)", allow_custom_value=True,
-                                 scale=3)
-            compare_btn = gr.Button("Compare", variant="primary", scale=0)
-        overlay = gr.Plot(label="Loss curves")
-        diff = gr.Dataframe(label="Settings that differ", interactive=False, wrap=True)
+                run = gr.Dropdown([], label="Run", allow_custom_value=True, scale=3)
+                open_btn = gr.Button("Open", variant="primary", scale=0)
+            with gr.Row():
+                chart = gr.Plot(label="Loss")
+                with gr.Column():
+                    status = gr.JSON(label="status.json")
+                    evals_md = gr.Markdown()
+            config = gr.Code(label="config.yaml", language="yaml", interactive=False)
+            with gr.Accordion("Merge & export", open=False):
+                plan_md = gr.Markdown()
+                out_dir = gr.Textbox(label="Merged model folder (new or empty; under outputs/)")
+                with gr.Row():
+                    merge_btn = gr.Button("Merge adapter into base and save")
+                    export_btn = gr.Button("Download adapter (.zip)")
+                merge_md = gr.Markdown()
+                adapter_zip = gr.File(label="Adapter", interactive=False)
+            with gr.Accordion("Delete", open=False):
+                confirm = gr.Checkbox(label="Yes, delete this run's folder (config, metrics, checkpoints, adapter)",
+                                      value=False)
+                delete_btn = gr.Button("Delete run", variant="stop")
+                delete_md = gr.Markdown()
+        with gr.Tab("Compare runs"):
+            with gr.Row():
+                picked = gr.Dropdown([], multiselect=True, label="Runs to compare (2 or more)",
+                                     allow_custom_value=True, scale=3)
+                compare_btn = gr.Button("Compare", variant="primary", scale=0)
+            overlay = gr.Plot(label="Loss curves")
+            diff = gr.Dataframe(label="Settings that differ", interactive=False, wrap=True)
 
-    with gr.Tab("Sweeps"):
-        with gr.Row():
-            sweep = gr.Dropdown([], label="Sweep", scale=3, allow_custom_value=True)
-            sweeps_btn = gr.Button("Refresh", size="sm", scale=0)
-            sweep_btn = gr.Button("Show", variant="primary", scale=0)
-        sweep_table = gr.Dataframe(label="Points (★ = lowest best eval loss)", interactive=False, wrap=True)
-        sweep_plot = gr.Plot(label="Loss curves of the sweep")
+        with gr.Tab("Sweeps"):
+            with gr.Row():
+                sweep = gr.Dropdown([], label="Sweep", scale=3, allow_custom_value=True)
+                sweeps_btn = gr.Button("Refresh", size="sm", scale=0)
+                sweep_btn = gr.Button("Show", variant="primary", scale=0)
+            sweep_table = gr.Dataframe(label="Points (★ = lowest best eval loss)", interactive=False, wrap=True)
+            sweep_plot = gr.Plot(label="Loss curves of the sweep")
+        build_export_panel(app)  # GGUF + Modelfile + model cards as a checked job (ui/tabs/runs_export.py)
+        build_serve_panel(app)  # runs on an OpenAI-compatible API (ui/tabs/runs_serve.py)
 
     refresh_btn.click(list_runs, None, [table, run, picked], api_name="list_runs")
     sweeps_btn.click(list_sweeps, None, sweep, api_name="list_sweeps")

@@ -85,7 +85,7 @@ def show_command(config_name: str, num_gpus: float, **settings) -> tuple[str, st
 
 # -- layout -------------------------------------------------------------------------------------------
 
-def build_train_tab(app: gr.Blocks) -> None:
+def build_train_tab(app: gr.Blocks) -> dict:
     cfg0 = presets.build(presets.DEFAULT_PRESET)
     with gr.Row():
         preset = gr.Dropdown(presets.names(), value=presets.DEFAULT_PRESET, label="Preset", scale=3,
@@ -182,3 +182,4 @@ def build_train_tab(app: gr.Blocks) -> None:
     app.load(run_ctl.attach, outputs=live, api_name=False)
     gr.api(run_ctl.training_status, api_name="training_status")
     gr.api(run_ctl.start_training_config, api_name="start_training_config")
+    return {"form": components}  # other tabs fill the form (ui/links.py)

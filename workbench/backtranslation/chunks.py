@@ -1,0 +1,97 @@
+"""Texts → chunks a model can label: long texts split at paragraph boundaries up to a token budget, short
+chunks skipped, exact and near duplicates dropped with the Data tab's cleaning steps (data/quality.py)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from workbench.backtranslation.sources import SourceText, paragraphs
+from workbench.data.quality import CleanOptions, clean
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str  # "<source>:<k>": stable across runs of the same texts, what resume matches on
+    source: str
+    index: int  # k-th chunk of its source
+    text: str
+
+
+@dataclass
+class Chunking:
+    chunks: list[Chunk] = field(default_factory=list)
+    too_short: int = 0
+    duplicates: int = 0
+    near_duplicates: int = 0
+    split_texts: int = 0  # texts longer than the budget, split into several chunks
+
+    def summary(self) -> str:
+        return (f"{len(self.chunks):,} chunks ({self.split_texts:,} long texts split) · skipped {self.too_short:,} "
+                f"short · dropped {self.duplicates:,} duplicates and {self.near_duplicates:,} near duplicates")
+
+
+def _pieces(text: str, budget: int, count) -> list[str]:
+    """Paragraphs packed greedily into pieces of at most `budget` tokens; an over-long paragraph is split at
+    sentence ends, an over-long sentence at the budget."""
+    units: list[str] = []
+    for para in paragraphs(text):
+        if count(para) <= budget:
+            units.append(para)
+            continue
+        for sentence in _SENTENCE_END.split(para):
+            units += _hard_split(sentence, budget, count) if count(sentence) > budget else [sentence]
+    pieces: list[str] = []
+    current: list[str] = []
+    for unit in units:
+        if current and count(_join([*current, unit])) > budget:
+            pieces.append(_join(current))
+            current = []
+        current.append(unit)
+    if current:
+        pieces.append(_join(current))
+    return pieces
+
+
+def _join(units: list[str]) -> str:
+    return "\n\n".join(units)
+
+
+def _hard_split(sentence: str, budget: int, count) -> list[str]:
+    words, out, current = sentence.split(), [], []
+    for word in words:
+        if current and count(" ".join([*current, word])) > budget:
+            out.append(" ".join(current))
+            current = []
+        current.append(word)
+    return out + ([" ".join(current)] if current else [])
+
+
+def chunk_texts(texts: list[SourceText], tokenizer, budget: int, min_words: int = 0, dedup: bool = True,
+                near_threshold: float = 0.85) -> Chunking:
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    result = Chunking()
+    candidates: list[Chunk] = []
+    for st in texts:
+        pieces = [st.text] if count(st.text) <= budget else _pieces(st.text, budget, count)
+        result.split_texts += len(pieces) > 1
+        for k, piece in enumerate(pieces):
+            if len(piece.split()) < min_words:
+                result.too_short += 1
+                continue
+            candidates.append(Chunk(f"{st.source}:{k}", st.source, k, piece))
+    if not dedup:
+        result.chunks = candidates
+        return result
+    # The cleaning steps take canonical rows: the chunk is the row's output, its id rides along untouched.
+    rows = [{"instruction": "", "input": "", "output": c.text, "chunk_id": c.id} for c in candidates]
+    options = CleanOptions(exact_dedup=True, near_dedup=True, near_threshold=near_threshold, mask_pii=False)
+    kept_rows, steps = clean([(list(range(len(rows))), rows)], options)
+    kept = {row["chunk_id"] for row in kept_rows}
+    result.chunks = [c for c in candidates if c.id in kept]
+    by_step = {s.step: s.removed for s in steps}
+    result.duplicates, result.near_duplicates = by_step.get("Exact duplicates", 0), by_step.get("Near duplicates", 0)
+    return result

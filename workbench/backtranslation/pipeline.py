@@ -1,0 +1,153 @@
+"""The generation itself, the function the CLI and the `generate` job's worker call: read and chunk the texts
+(once), label the chunks not yet labelled in batches (the evaluation's batched path), score every candidate,
+then build the pairs for review and, when an output is given, write the dataset.
+
+Labels are appended to the work folder batch by batch, so a stop or a kill loses at most one batch and a
+second start with the same settings labels only what is missing: every chunk ends up exactly once.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from workbench.backtranslation import scoring
+from workbench.backtranslation.chunks import Chunk, chunk_texts
+from workbench.backtranslation.output import save_dataset
+from workbench.backtranslation.plan import GenerationPlan, plan
+from workbench.backtranslation.sources import read_texts
+from workbench.config.generate import GenerateConfig
+from workbench.core.errors import DataError
+from workbench.core.paths import display
+from workbench.generation.batch import generate_batch
+from workbench.prompts.rendering import prompt_text
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class GenerationResult:
+    state: str  # completed | stopped
+    work: str  # the work folder
+    labelled: int
+    total: int
+    pairs: list[dict] = field(default_factory=list)
+    dataset: str | None = None
+    kept: int = 0
+    seconds: float = 0.0
+    judge: dict | None = None  # judging/run.py judge_pairs' summary, when a judge was given
+
+    def summary(self) -> str:
+        if self.state != "completed":
+            return (f"stopped after {self.labelled:,} of {self.total:,} chunks; start it again with the same "
+                    f"settings to label the rest ({self.work})")
+        kept = f" · kept {self.kept:,} → {self.dataset}" if self.dataset else " · review them in the Generate tab"
+        judged = (f" · judge {self.judge['model']}: mean {self.judge['mean_score']} ({self.judge['failed_rows']} "
+                  "failed)") if self.judge else ""
+        return f"{len(self.pairs):,} pairs labelled and scored in {self.seconds:.0f} s{judged}{kept}"
+
+
+def prompt_budget(p: GenerationPlan, tokenizer) -> int:
+    """Tokens the reverse prompt takes around an empty text."""
+    return len(tokenizer(prompt_text(p.template, {"instruction": "", "input": "", "output": ""}, tokenizer),
+                         add_special_tokens=False)["input_ids"])
+
+
+def prepare_chunks(cfg: GenerateConfig, p: GenerationPlan, tokenizer) -> list[Chunk]:
+    """The work folder's chunks, read and chunked on the first start only."""
+    saved = p.work.chunks()
+    if saved is not None:
+        return saved
+    reading = read_texts(cfg.texts, cfg.pasted, cfg.column, cfg.split_paragraphs)
+    budget = cfg.max_chunk_tokens or max(32, p.run.config().data.max_length - prompt_budget(p, tokenizer))
+    chunking = chunk_texts(reading.texts, tokenizer, budget, cfg.min_words, cfg.dedup, cfg.near_threshold)
+    chunks = chunking.chunks[:cfg.limit] if cfg.limit else chunking.chunks
+    if not chunks:
+        raise DataError(f"no chunk left to label: {chunking.summary()}",
+                        "lower min_words, or give longer texts")
+    p.work.save_chunks(chunks, {"run": p.run.id, "template": p.template.name, "base": p.base,
+                                "reading": reading.summary(), "texts": len(reading.texts),
+                                "skipped_files": reading.skipped, "encodings": reading.encodings,
+                                "chunking": chunking.summary(), "chunks": len(chunks), "budget_tokens": budget,
+                                "too_short": chunking.too_short, "duplicates": chunking.duplicates,
+                                "near_duplicates": chunking.near_duplicates, "limited": len(chunking.chunks) -
+                                len(chunks)})
+    log.info("%s · %s", reading.summary(), chunking.summary())
+    return chunks
+
+
+def label_batch(cfg: GenerateConfig, p: GenerationPlan, cm, chunks: list[Chunk]) -> list[dict]:
+    """Candidates for each chunk, each with its back-translation score and flags."""
+    tok = cm.tokenizer
+    prompts = [prompt_text(p.template, {"instruction": "", "input": "", "output": c.text}, tok) for c in chunks]
+    per_chunk: list[list[dict]] = [[] for _ in chunks]
+    for k in range(cfg.candidates):
+        # The first candidate decodes as configured; the others are sampled, each with its own seed.
+        settings = cfg.gen if k == 0 else cfg.gen.with_values(do_sample=True, seed=cfg.gen.seed + k)
+        outs = generate_batch(cm, prompts, settings, p.template, cfg.batch_size)
+        scores = scoring.backtranslation_scores(cm, [(o, c.text) for o, c in zip(outs, chunks)], cfg.batch_size)
+        for i, (out, score) in enumerate(zip(outs, scores)):
+            per_chunk[i].append({"instruction": out, "score": score, **scoring.flags(out, chunks[i].text)})
+    return [{"id": c.id, "candidates": cands} for c, cands in zip(chunks, per_chunk)]
+
+
+def build_pairs(chunks: list[Chunk], labels: dict[str, dict]) -> list[dict]:
+    """One pair per chunk in chunk order: the best candidate, its scores and flags."""
+    pairs = []
+    for c in chunks:
+        cands = labels[c.id]["candidates"]
+        best = scoring.best_candidate(cands)
+        pairs.append({"id": c.id, "source": c.source, "chunk": c.index, "text": c.text,
+                      "instruction": best["instruction"], "score": best["score"],
+                      "instruction_words": len(best["instruction"].split()), "empty": best["empty"],
+                      "copies_text": best["copies_text"], "candidates": len(cands),
+                      "candidate_scores": [x["score"] for x in cands]})
+    scoring.mark_repeats(pairs)
+    return pairs
+
+
+def generate_dataset(cfg: GenerateConfig, progress: Progress | None = None,
+                     stop: threading.Event | None = None) -> GenerationResult:
+    from workbench.generation.chat_model import load_chat_model
+
+    t0 = time.time()
+    p = plan(cfg, claim=True)
+    cm = load_chat_model(p.base, p.adapter)
+    chunks = prepare_chunks(cfg, p, cm.tokenizer)
+    labels = p.work.labels()
+    todo = [c for c in chunks if c.id not in labels]
+    if labels:
+        log.info("resuming %s: %d of %d chunks already labelled", p.work.name, len(chunks) - len(todo), len(chunks))
+    done = len(chunks) - len(todo)
+    if progress:
+        progress(done, len(chunks), "labelling")
+    for start in range(0, len(todo), cfg.batch_size):
+        if stop is not None and stop.is_set():
+            return GenerationResult("stopped", display(p.work.path), done, len(chunks), seconds=time.time() - t0)
+        records = label_batch(cfg, p, cm, todo[start:start + cfg.batch_size])
+        p.work.append_labels(records)
+        labels.update({r["id"]: r for r in records})
+        done += len(records)
+        if progress:
+            progress(done, len(chunks), "labelling")
+    pairs = build_pairs(chunks, labels)
+    judge, verdict = cfg.judge(), None
+    if judge.enabled:
+        from workbench.judging.run import judge_pairs
+
+        verdict = judge_pairs(pairs, judge, progress=lambda d, n: progress and progress(d, n, "judging"))
+        p.work.save_summary(p.work.summary() | {"judge": verdict})
+        log.info("judge %s: mean score %s (%d pairs failed)", verdict["model"], verdict["mean_score"],
+                 verdict["failed_rows"])
+    p.work.save_pairs(pairs)
+    result = GenerationResult("completed", display(p.work.path), len(chunks), len(chunks), pairs,
+                              seconds=time.time() - t0, judge=verdict)
+    if p.out is not None:
+        kept = [x for x in pairs if x["score"] >= cfg.min_score]
+        result.dataset = display(save_dataset(kept, p.out, p.work, cfg.min_score, overwrite=cfg.overwrite,
+                                              review={"below_threshold": len(pairs) - len(kept)}))
+        result.kept = len(kept)
+    return result

@@ -1,0 +1,76 @@
+"""Curation before saving: the review table's rows (keep, scores, flags, the editable instruction), the
+threshold that decides the default keep, sorting, and turning the reviewed table back into pairs."""
+from __future__ import annotations
+
+from workbench.backtranslation import scoring
+from workbench.backtranslation.workdir import WorkDir
+from workbench.core.errors import DataError
+
+COLUMNS = ["keep", "score", "judge", "instruction", "text", "flags", "words", "source", "id"]
+SORTS = {"score, best first": ("score", True), "score, worst first": ("score", False),
+         "judge score, best first": ("judge", True), "judge score, worst first": ("judge", False),
+         "instruction length, longest first": ("words", True), "instruction length, shortest first": ("words", False),
+         "flagged first": ("flags", True), "source order": ("id", None)}
+
+
+def flag_text(pair: dict) -> str:
+    return ", ".join(label for key, label in (("empty", "empty"), ("copies_text", "copies the text"),
+                                              ("repeated", "repeated")) if pair.get(key))
+
+
+def default_keep(pair: dict, threshold: float) -> bool:
+    """Kept unless below the threshold or empty (copies and repeats are shown flagged, the user decides)."""
+    return float(pair["score"]) >= threshold and not pair.get("empty")
+
+
+def table_rows(pairs: list[dict], threshold: float) -> list[dict]:
+    return [{"keep": default_keep(p, threshold), "score": p["score"], "judge": p.get("judge_score"),
+             "instruction": p["instruction"],
+             "text": p["text"], "flags": flag_text(p), "words": p["instruction_words"], "source": p["source"],
+             "id": p["id"]} for p in pairs]
+
+
+def rethreshold(rows: list[dict], pairs_by_id: dict[str, dict], threshold: float) -> list[dict]:
+    """The threshold moved: every row's keep follows it again (an edited instruction stays edited)."""
+    return [{**r, "keep": default_keep({**pairs_by_id.get(r["id"], {}), "score": r["score"],
+                                        "empty": not str(r["instruction"]).strip()}, threshold)} for r in rows]
+
+
+def sort_rows(rows: list[dict], sort: str, order: list[str] | None = None) -> list[dict]:
+    key, best = SORTS.get(sort, ("score", True))
+    if best is None:
+        position = {rid: i for i, rid in enumerate(order or [])}
+        return sorted(rows, key=lambda r: position.get(r["id"], len(position)))
+    if key == "flags":
+        return sorted(rows, key=lambda r: (not r["flags"], -float(r["score"])))
+    return sorted(rows, key=lambda r: float(r[key] or 0), reverse=best)
+
+
+def survivors(rows: list[dict]) -> str:
+    kept = sum(bool(r["keep"]) for r in rows)
+    return f"**{kept:,} of {len(rows):,} rows kept**" if rows else "no rows"
+
+
+def curated(work: WorkDir, rows: list[dict], threshold: float) -> tuple[list[dict], dict]:
+    """The pairs to save (in source order) with the user's edits, and the counts the card reports."""
+    pairs = {p["id"]: p for p in work.pairs()}
+    unknown = [r["id"] for r in rows if r["id"] not in pairs]
+    if unknown:
+        raise DataError(f"{len(unknown)} rows of the table are not in generation '{work.name}' (e.g. {unknown[0]})",
+                        "open the generation again")
+    shown = {r["id"]: r for r in rows}
+    kept, counts = [], {"below_threshold": 0, "dropped": 0, "edited": 0}
+    for pid, pair in pairs.items():
+        row = shown.get(pid)
+        if row is None or not row["keep"]:
+            counts["below_threshold" if float(pair["score"]) < threshold else "dropped"] += 1
+            continue
+        instruction = str(row["instruction"] or "").strip()
+        edited = instruction != pair["instruction"].strip()
+        counts["edited"] += edited
+        fixed = {**pair, "instruction": instruction, "edited": edited}
+        if edited:  # the flags follow the new text; the score stays the generated instruction's
+            fixed.update(scoring.flags(instruction, pair["text"]), instruction_words=len(instruction.split()))
+        kept.append(fixed)
+    scoring.mark_repeats(kept)
+    return kept, counts

@@ -1,0 +1,137 @@
+"""Judge an evaluation's rows: build every chat from the rubric, ask the judge (all at once: concurrent
+over HTTP, batched in-process), read each reply, and add the judge's columns to the rows. A row whose
+request or reply failed gets its status and is counted in `failed_rows`; it never stops the evaluation."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from workbench.config.judge import JudgeConfig
+from workbench.core.errors import EvalError
+from workbench.judging import rubric as rubrics
+from workbench.judging.client import JudgeCallError
+from workbench.judging.parse import JudgeOutputError, parse_score, parse_verdict
+from workbench.judging.stats import mean_ci, pairwise_summary
+
+# The columns a judge adds to an evaluation's rows (evaluation/results.py COLUMNS lists them too).
+COLUMNS = ["judge_score", "base_judge_score", "judge_verdict", "judge_reason", "judge_status"]
+# Pairwise, adapter's view: answer A is the adapter's in the first order, the base's in the second.
+_OUTCOME = {("A", "first"): "win", ("B", "first"): "loss", ("A", "second"): "loss", ("B", "second"): "win"}
+
+
+def make_judge(cfg: JudgeConfig):
+    if cfg.url.strip():
+        from workbench.judging.client import HttpJudge
+
+        return HttpJudge(cfg.url, cfg.model, cfg.api_key(), cfg.timeout, cfg.retries, cfg.concurrency,
+                         cfg.max_tokens)
+    from workbench.judging.local import LocalJudge
+
+    return LocalJudge(cfg.local.strip(), cfg.max_tokens)
+
+
+def judge_rows(rows: list[dict], cfg: JudgeConfig, judge=None,
+               progress: Callable[[int, int], None] | None = None) -> dict:
+    """Fill the judge columns of `rows` (evaluation rows: input, generated, base_generated, ground_truth) and
+    return the summary's `judge` object."""
+    cfg.validate()
+    rubric = rubrics.for_mode(cfg.mode, cfg.rubric)
+    if cfg.mode == "pairwise" and any(r.get("base_generated") is None for r in rows):
+        raise EvalError("pairwise judging compares the adapter with the base model: keep compare_base on",
+                        "drop --no-base, or use --judge-mode score")
+    chats, slots = [], []  # slots[i]: (row index, which answer or order) of chats[i]
+    for k, r in enumerate(rows):
+        common = {"input": r.get("input") or "", "reference": r.get("ground_truth") or ""}
+        if cfg.mode == "score":
+            for who in ("adapter", "base") if r.get("base_generated") is not None else ("adapter",):
+                answer = r.get("generated") if who == "adapter" else r.get("base_generated")
+                chats.append(rubric.messages(**common, response=answer or ""))
+                slots.append((k, who))
+        else:
+            a, b = r.get("generated") or "", r.get("base_generated") or ""
+            chats.append(rubric.messages(**common, response_a=a, response_b=b))
+            slots.append((k, "first"))
+            chats.append(rubric.messages(**common, response_a=b, response_b=a))
+            slots.append((k, "second"))
+    t0 = time.time()
+    judge = judge or make_judge(cfg)
+    try:
+        replies = judge.complete_all(chats, progress)
+    finally:
+        judge.close()
+    for r in rows:
+        r.update({c: None for c in COLUMNS}, judge_status="ok")
+    found: dict[tuple[int, str], object] = {}
+    for (k, slot), reply in zip(slots, replies):
+        try:
+            if isinstance(reply, Exception):
+                raise reply
+            found[(k, slot)] = (parse_score if cfg.mode == "score" else parse_verdict)(reply)
+        except (JudgeOutputError, JudgeCallError) as e:  # the row's status; the other rows go on
+            if rows[k]["judge_status"] == "ok":
+                rows[k]["judge_status"] = str(e) if slot in ("adapter", "first") else f"{slot}: {e}"
+    summary = {"mode": cfg.mode, "model": judge.name, "rubric": rubric.name}
+    if cfg.mode == "score":
+        _fill_scores(rows, found)
+        scores = [r["judge_score"] for r in rows if r["judge_status"] == "ok"]
+        base = [r["base_judge_score"] for r in rows if r["judge_status"] == "ok" and r["base_judge_score"] is not None]
+        ci = mean_ci(scores)
+        summary.update(mean_score=_mean(scores), mean_score_ci=list(ci) if ci else None, base_mean_score=_mean(base),
+                       judged_rows=len(scores))
+    else:
+        verdicts = _fill_verdicts(rows, found)
+        summary.update(pairwise_summary(verdicts))
+    summary.update(failed_rows=sum(r["judge_status"] != "ok" for r in rows), seconds=round(time.time() - t0, 1))
+    return summary
+
+
+def judge_pairs(pairs: list[dict], cfg: JudgeConfig, judge=None,
+                progress: Callable[[int, int], None] | None = None) -> dict:
+    """Score generated pairs (Generate: instruction + the user's text) with the `pair` rubric: fills each pair's
+    judge_score / judge_reason / judge_status and returns {model, rubric, mean_score, failed_rows, seconds}."""
+    rubric = rubrics.for_mode("pair", cfg.validate().rubric)
+    chats = [rubric.messages(instruction=p["instruction"], text=p["text"]) for p in pairs]
+    t0 = time.time()
+    judge = judge or make_judge(cfg)
+    try:
+        replies = judge.complete_all(chats, progress)
+    finally:
+        judge.close()
+    for p, reply in zip(pairs, replies):
+        p.update(judge_score=None, judge_reason=None, judge_status="ok")
+        try:
+            if isinstance(reply, Exception):
+                raise reply
+            p["judge_score"], p["judge_reason"] = parse_score(reply)
+        except (JudgeOutputError, JudgeCallError) as e:  # the pair's status; the others go on
+            p["judge_status"] = str(e)
+    scores = [p["judge_score"] for p in pairs if p["judge_status"] == "ok"]
+    return {"model": judge.name, "rubric": rubric.name, "mean_score": _mean(scores), "judged_rows": len(scores),
+            "failed_rows": len(pairs) - len(scores), "seconds": round(time.time() - t0, 1)}
+
+
+def _fill_scores(rows: list[dict], found: dict) -> None:
+    for k, r in enumerate(rows):
+        if r["judge_status"] != "ok":
+            continue
+        r["judge_score"], r["judge_reason"] = found[(k, "adapter")]
+        if (k, "base") in found:
+            r["base_judge_score"] = found[(k, "base")][0]
+
+
+def _fill_verdicts(rows: list[dict], found: dict) -> list[str]:
+    """A row is a win (or loss) only when both orders agree; disagreeing orders are position bias: a tie."""
+    verdicts = []
+    for k, r in enumerate(rows):
+        if r["judge_status"] != "ok":
+            continue
+        (v1, why1), (v2, why2) = found[(k, "first")], found[(k, "second")]
+        o1, o2 = _OUTCOME.get((v1, "first"), "tie"), _OUTCOME.get((v2, "second"), "tie")
+        r["judge_verdict"] = o1 if o1 == o2 else "tie"
+        r["judge_reason"] = why1 or why2
+        verdicts.append(r["judge_verdict"])
+    return verdicts
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 2) if values else None

@@ -1,0 +1,86 @@
+"""Concurrent requests become batches: the first request waits a few milliseconds for others to join,
+then every waiting row with the same model and sampling settings is generated in one call (engine.py).
+One thread generates, so requests queue behind a running batch and never interleave inside one output."""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from workbench.config.generation import GenerationConfig
+from workbench.serving.engine import Row, generate_rows
+from workbench.serving.registry import ModelRegistry, Served
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pending:
+    served: Served
+    rows: list[Row]
+    settings: GenerationConfig
+
+    def key(self) -> tuple:
+        s = self.settings
+        sampling = (s.temperature, s.top_p, s.top_k, s.seed) if s.do_sample else ()
+        return self.served.name, s.do_sample, s.repetition_penalty, sampling
+
+
+class Batcher:
+    def __init__(self, registry: ModelRegistry, max_batch: int = 8, wait_ms: int = 10):
+        self.registry, self.max_batch, self.wait_s = registry, max(1, int(max_batch)), max(0, wait_ms) / 1000
+        self._queue: queue.Queue[Pending | None] = queue.Queue()
+        self._held: list[Pending] = []  # collected but of another model or settings: first in the next round
+        self.batches = 0  # generate calls made (the benchmark and the tests read it)
+        self._thread = threading.Thread(target=self._loop, name="workbench-serve-batcher", daemon=True)
+        self._thread.start()
+
+    def submit(self, pending: Pending) -> None:
+        self._queue.put(pending)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _collect(self) -> list[Pending] | None:
+        waiting = self._held or []
+        self._held = []
+        if not waiting:
+            first = self._queue.get()
+            if first is None:
+                return None
+            waiting = [first]
+        deadline = time.monotonic() + self.wait_s
+        while sum(len(p.rows) for p in waiting) < self.max_batch:
+            left = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # seen again once this round is done
+                break
+            waiting.append(item)
+        return waiting
+
+    def _loop(self) -> None:
+        while (waiting := self._collect()) is not None:
+            key = waiting[0].key()
+            group = [p for p in waiting if p.key() == key]
+            self._held = [p for p in waiting if p.key() != key]
+            rows = [r for p in group for r in p.rows]
+            for start in range(0, len(rows), self.max_batch):
+                self._run(group[0], rows[start:start + self.max_batch])
+
+    def _run(self, first: Pending, rows: list[Row]) -> None:
+        cm = self.registry.cm
+        try:
+            with cm.lock, self.registry.activate(first.served):
+                self.batches += 1
+                generate_rows(cm.model, cm.tokenizer, rows, first.settings)
+        except Exception:
+            log.exception("generation failed for a batch of %d rows", len(rows))
+            for r in rows:
+                r.end("error")
