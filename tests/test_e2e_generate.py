@@ -13,6 +13,7 @@ from test_e2e_browser import labelled, open_tab, pick, set_slider, visible
 
 from conftest import ROOT, screenshot
 from e2e_helpers import wait_for
+from workbench.backtranslation.workdir import WorkDir, generated_root
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SAMPLE = [json.loads(line) for line in (ROOT / "data" / "dolly_sample.jsonl").read_text().splitlines()]
@@ -31,6 +32,7 @@ def test_texts_to_a_reviewed_dataset_to_the_train_form(page, lora_run, data_dir)
     labelled(page, "…or paste texts").fill("\n\n".join(r["response"] for r in SAMPLE[:3]))
     visible(page.get_by_text("Settings", exact=True)).first.click()
     set_slider(page, "Max instruction tokens", 16)
+    labelled(page, "Generation name").fill("e2e-judged")
     visible(page.get_by_text("LLM judge (optional)")).first.click()
     labelled(page, "…or a local judge model").fill("default")  # the embedded model scores each pair
     visible(page.get_by_role("button", name="Generate instructions")).first.click()
@@ -46,6 +48,12 @@ def test_texts_to_a_reviewed_dataset_to_the_train_form(page, lora_run, data_dir)
     wait_for(lambda: "0 of 3 rows kept" in kept.first.inner_text(), 30, 0.5, "the threshold to apply")
     set_slider(page, "Keep score ≥", 0)
     wait_for(lambda: "3 of 3 rows kept" in kept.first.inner_text(), 30, 0.5, "the threshold to apply")
+    pairs = WorkDir(generated_root() / "e2e-judged").pairs()
+    passing = sum(p["judge_score"] is not None and p["judge_score"] >= 50 for p in pairs)
+    set_slider(page, "Keep judge score ≥", 50)  # the judge's threshold: only pairs it scored 50 or more
+    wait_for(lambda: f"{passing} of 3 rows kept" in kept.first.inner_text(), 30, 0.5, "the judge threshold")
+    set_slider(page, "Keep judge score ≥", 0)
+    wait_for(lambda: "3 of 3 rows kept" in kept.first.inner_text(), 30, 0.5, "the judge threshold to go")
     visible(page.locator("[role=gridcell] .bool-cell input[type=checkbox]")).first.click()  # drop one row by hand
     wait_for(lambda: "2 of 3 rows kept" in kept.first.inner_text(), 30, 0.5, "the dropped row to count")
     screenshot(page, "generate-review")

@@ -58,6 +58,9 @@ def test_an_evaluation_judged_by_the_served_model_in_both_modes(lora_run, served
     assert all(0 <= r["judge_score"] <= 100 for r in result.rows if r["judge_score"] is not None)
     saved = json.loads((run / "eval" / "judged.json").read_text())
     assert saved["judge"] == judge and "mean_score" in judge
+    from workbench.ui.tabs.runs import judge_text  # the Runs tab's evaluations list
+
+    assert judge_text(saved["judge"]).startswith(f"; judge `base`: mean score {judge['mean_score']}")
     lines = [json.loads(x) for x in (run / "eval" / "judged.jsonl").read_text().splitlines()]
     assert [x["judge_status"] for x in lines] == [r["judge_status"] for r in result.rows]
     # What the Evaluate tab shows for this result once its job completed: the judge's summary and columns.
@@ -77,6 +80,7 @@ def test_an_evaluation_judged_by_the_served_model_in_both_modes(lora_run, served
     assert re.search(r"judge base: win \S+ .*tie .*loss .*\(\d rows failed\)", out.out), out.out
     pairwise = json.loads((run / "eval" / "pairwise.json").read_text())["judge"]
     assert {"win_rate", "tie_rate", "loss_rate", "win_rate_ci", "failed_rows"} <= set(pairwise)
+    assert f"win {pairwise['win_rate']} / tie" in judge_text(pairwise)
     rows = [json.loads(x) for x in (run / "eval" / "pairwise.jsonl").read_text().splitlines()]
     check_rows(rows, pairwise, "judge_verdict")
 

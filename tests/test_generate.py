@@ -138,7 +138,7 @@ def test_pairs_judged_over_http_by_the_served_run_join_the_review_and_the_datase
         assert p["judge_score"] is None or 0 <= p["judge_score"] <= 100
     work = WorkDir(Path(result.work))
     assert work.summary()["judge"] == result.judge
-    rows = review.table_rows(work.pairs(), 0)
+    rows = review.table_rows(work.pairs(), review.Thresholds())
     assert [r["judge"] for r in rows] == [p["judge_score"] for p in result.pairs]
     saved = [json.loads(line)["provenance"]["scores"] for line in out.read_text(encoding="utf-8").splitlines()]
     assert [s.get("judge") for s in saved] == [p["judge_score"] for p in result.pairs]
@@ -162,8 +162,12 @@ def test_scores_flags_and_review(lora_run):
 
     rows = [{"keep": True, "score": s, "instruction": i, "text": "t", "flags": "", "words": 1, "source": "x", "id": i}
             for s, i in ((40.0, "a"), (10.0, "b"), (25.0, ""))]
-    kept = review.rethreshold(rows, {}, 20.0)
+    kept = review.rethreshold(rows, {}, review.Thresholds(20.0))
     assert [r["keep"] for r in kept] == [True, False, False]  # below the threshold, and empty
+    judged = {"a": {"judge_score": 80}, "b": {"judge_score": 90}, "": {"judge_score": None}}
+    assert [r["keep"] for r in review.rethreshold(rows, judged, review.Thresholds(0, 85))] == [False, True, False]
+    assert review.Thresholds(0, 85).passes({"score": 99, "judge_score": None}) is False  # unscored: not kept
+    assert review.Thresholds(0, 0).passes({"score": 99, "judge_score": None}) is True  # no judge threshold
     assert review.survivors(kept) == "**1 of 3 rows kept**"
     assert [r["id"] for r in review.sort_rows(rows, "score, worst first")] == ["b", "", "a"]
 

@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from workbench.backtranslation.review import Thresholds
 from workbench.backtranslation.workdir import WorkDir
 from workbench.core.errors import ConfigError, DataError
 from workbench.core.files import atomic_write_text, create_text
@@ -36,7 +37,7 @@ def dataset_rows(pairs: list[dict], work: WorkDir) -> list[dict]:
             for p in pairs]
 
 
-def card_text(out: Path, rows: list[dict], work: WorkDir, min_score: float, review: dict) -> str:
+def card_text(out: Path, rows: list[dict], work: WorkDir, limits: Thresholds, review: dict) -> str:
     cfg, meta = work.config(), work.summary()
     scores = sorted(r["provenance"]["scores"]["backtranslation"] for r in rows)
     median = scores[len(scores) // 2] if scores else 0.0
@@ -51,11 +52,12 @@ def card_text(out: Path, rows: list[dict], work: WorkDir, min_score: float, revi
              f"| duplicates / near duplicates dropped | {meta.get('duplicates', 0):,} / "
              f"{meta.get('near_duplicates', 0):,} |",
              f"| chunks labelled | {meta.get('chunks', 0):,} |",
-             f"| dropped below the score threshold | {review.get('below_threshold', 0):,} |",
+             f"| dropped below a score threshold | {review.get('below_threshold', 0):,} |",
              f"| dropped / edited by hand | {review.get('dropped', 0):,} / {review.get('edited', 0):,} |",
              f"| **rows written** | **{len(rows):,}** |", "",
              "## Settings", "",
-             f"- minimum back-translation score: {min_score:g} (median of the kept rows: {median:.1f})",
+             f"- minimum back-translation score: {limits.score:g} (median of the kept rows: {median:.1f})"
+             + (f"; minimum judge score: {limits.judge:g}" if limits.judge else ""),
              f"- chunk budget: {meta.get('budget_tokens', 0)} tokens; deduplication: "
              f"{'on, near threshold ' + str(cfg.near_threshold) if cfg.dedup else 'off'}",
              f"- candidates per text: {cfg.candidates}; generation: `{json.dumps(cfg.gen.to_dict())}`",
@@ -72,18 +74,18 @@ def card_text(out: Path, rows: list[dict], work: WorkDir, min_score: float, revi
     return "\n".join(lines) + "\n"
 
 
-def save_dataset(pairs: list[dict], out: str | Path, work: WorkDir, min_score: float, overwrite: bool = False,
+def save_dataset(pairs: list[dict], out: str | Path, work: WorkDir, limits: Thresholds, overwrite: bool = False,
                  review: dict | None = None) -> Path:
     out = Path(out)
     if out.suffix != ".jsonl":
         raise ConfigError(f"the dataset must be a .jsonl file, got {out.name}")
     if not pairs:
-        raise DataError("no row is left to save", "lower the score threshold or keep more rows")
+        raise DataError("no row is left to save", "lower the score thresholds or keep more rows")
     if out.exists() and not overwrite:
         raise ConfigError(f"{display(out)} already exists", "choose another name, or tick overwrite to replace it")
     rows = dataset_rows(pairs, work)
     lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in rows]
-    card = card_text(out, rows, work, min_score, review or {})
+    card = card_text(out, rows, work, limits, review or {})
     write = atomic_write_text if overwrite else create_text
     try:
         write(out, lines)

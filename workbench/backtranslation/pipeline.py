@@ -17,6 +17,7 @@ from workbench.backtranslation import scoring
 from workbench.backtranslation.chunks import Chunk, chunk_texts
 from workbench.backtranslation.output import save_dataset
 from workbench.backtranslation.plan import GenerationPlan, plan
+from workbench.backtranslation.review import Thresholds
 from workbench.backtranslation.sources import read_texts
 from workbench.config.generate import GenerateConfig
 from workbench.core.errors import DataError
@@ -146,8 +147,9 @@ def generate_dataset(cfg: GenerateConfig, progress: Progress | None = None,
     result = GenerationResult("completed", display(p.work.path), len(chunks), len(chunks), pairs,
                               seconds=time.time() - t0, judge=verdict)
     if p.out is not None:
-        kept = [x for x in pairs if x["score"] >= cfg.min_score]
-        result.dataset = display(save_dataset(kept, p.out, p.work, cfg.min_score, overwrite=cfg.overwrite,
+        limits = Thresholds(cfg.min_score, cfg.min_judge_score)
+        kept = [x for x in pairs if limits.passes(x)]
+        result.dataset = display(save_dataset(kept, p.out, p.work, limits, overwrite=cfg.overwrite,
                                               review={"below_threshold": len(pairs) - len(kept)}))
         result.kept = len(kept)
     return result

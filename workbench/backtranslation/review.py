@@ -2,6 +2,8 @@
 threshold that decides the default keep, sorting, and turning the reviewed table back into pairs."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from workbench.backtranslation import scoring
 from workbench.backtranslation.workdir import WorkDir
 from workbench.core.errors import DataError
@@ -18,22 +20,35 @@ def flag_text(pair: dict) -> str:
                                               ("repeated", "repeated")) if pair.get(key))
 
 
-def default_keep(pair: dict, threshold: float) -> bool:
-    """Kept unless below the threshold or empty (copies and repeats are shown flagged, the user decides)."""
-    return float(pair["score"]) >= threshold and not pair.get("empty")
+@dataclass(frozen=True)
+class Thresholds:
+    """The review's two sliders: the back-translation score and (with a judge) the judge's score."""
+    score: float = 0.0
+    judge: float = 0.0
+
+    def passes(self, pair: dict) -> bool:
+        if float(pair["score"]) < self.score:
+            return False
+        judged = pair.get("judge_score")
+        return self.judge <= 0 or (judged is not None and float(judged) >= self.judge)
 
 
-def table_rows(pairs: list[dict], threshold: float) -> list[dict]:
-    return [{"keep": default_keep(p, threshold), "score": p["score"], "judge": p.get("judge_score"),
+def default_keep(pair: dict, limits: Thresholds) -> bool:
+    """Kept unless below a threshold or empty (copies and repeats are shown flagged, the user decides)."""
+    return limits.passes(pair) and not pair.get("empty")
+
+
+def table_rows(pairs: list[dict], limits: Thresholds) -> list[dict]:
+    return [{"keep": default_keep(p, limits), "score": p["score"], "judge": p.get("judge_score"),
              "instruction": p["instruction"],
              "text": p["text"], "flags": flag_text(p), "words": p["instruction_words"], "source": p["source"],
              "id": p["id"]} for p in pairs]
 
 
-def rethreshold(rows: list[dict], pairs_by_id: dict[str, dict], threshold: float) -> list[dict]:
-    """The threshold moved: every row's keep follows it again (an edited instruction stays edited)."""
+def rethreshold(rows: list[dict], pairs_by_id: dict[str, dict], limits: Thresholds) -> list[dict]:
+    """A threshold moved: every row's keep follows them again (an edited instruction stays edited)."""
     return [{**r, "keep": default_keep({**pairs_by_id.get(r["id"], {}), "score": r["score"],
-                                        "empty": not str(r["instruction"]).strip()}, threshold)} for r in rows]
+                                        "empty": not str(r["instruction"]).strip()}, limits)} for r in rows]
 
 
 def sort_rows(rows: list[dict], sort: str, order: list[str] | None = None) -> list[dict]:
@@ -51,7 +66,7 @@ def survivors(rows: list[dict]) -> str:
     return f"**{kept:,} of {len(rows):,} rows kept**" if rows else "no rows"
 
 
-def curated(work: WorkDir, rows: list[dict], threshold: float) -> tuple[list[dict], dict]:
+def curated(work: WorkDir, rows: list[dict], limits: Thresholds) -> tuple[list[dict], dict]:
     """The pairs to save (in source order) with the user's edits, and the counts the card reports."""
     pairs = {p["id"]: p for p in work.pairs()}
     unknown = [r["id"] for r in rows if r["id"] not in pairs]
@@ -63,7 +78,7 @@ def curated(work: WorkDir, rows: list[dict], threshold: float) -> tuple[list[dic
     for pid, pair in pairs.items():
         row = shown.get(pid)
         if row is None or not row["keep"]:
-            counts["below_threshold" if float(pair["score"]) < threshold else "dropped"] += 1
+            counts["dropped" if limits.passes(pair) else "below_threshold"] += 1
             continue
         instruction = str(row["instruction"] or "").strip()
         edited = instruction != pair["instruction"].strip()

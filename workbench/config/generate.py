@@ -43,6 +43,9 @@ class GenerateConfig(Settings):
     min_score: float = opt(0.0, "Keep pairs whose back-translation score is at least this (0-100: the text's "
                                 "average token probability given the instruction, under the base model).",
                            min=0.0, max=100.0)
+    min_judge_score: float = opt(0.0, "With a judge: keep pairs the judge scored at least this (0-100; 0 = no "
+                                      "judge threshold; a pair the judge could not score is dropped above 0).",
+                                 min=0.0, max=100.0)
     out: str = opt("", "The dataset to write (data/generated/<name>.jsonl). Empty: label and score only, for "
                        "review in the Generate tab.")
     overwrite: bool = opt(False, "Replace an existing dataset of that name.")

@@ -104,7 +104,7 @@ def start_generation(*form):
 
 
 @handler
-def follow_generation(job_id, threshold):
+def follow_generation(job_id, threshold, judge_threshold):
     """Timer: progress while the job runs; the review table once it completed; the error if it failed."""
     from workbench.core.formatting import clock
     from workbench.jobs import queue, view
@@ -114,14 +114,15 @@ def follow_generation(job_id, threshold):
     job = queue.get(job_id)
     row = view.row(job)
     if job.state in ("queued", *queue.ACTIVE):
-        done = f"labelled {row['progress']} chunks" if row["progress"] else "reading the texts and loading the model"
+        step = view.progress_note(job) or "labelling"  # labelling, then judging when a judge was given
+        done = f"{step} {row['progress']} chunks" if row["progress"] else "reading the texts and loading the model"
         eta = f", about {row['ETA']} left" if row["ETA"] else ""
         return f"⏳ generation job `{job.id}` is {job.state}: {done}{eta} ({clock(view.elapsed(job))})", \
             gr.skip(), gr.skip(), gr.skip()
     if job.state != "completed":
         return (f"❌ generation job `{job.id}` {job.state}" + (f": {job.error}" if job.error else "") +
                 " — Resume labels only the chunks not yet labelled.", gr.skip(), gr.skip(), gr.Timer(active=False))
-    table, count = open_generation(GenerateConfig.from_text(job.config).name, threshold)
+    table, count = open_generation(GenerateConfig.from_text(job.config).name, threshold, judge_threshold)
     return f"✅ generation job `{job.id}` completed", table, count, gr.Timer(active=False)
 
 
@@ -185,6 +186,7 @@ def build_generate_tab(app: gr.Blocks) -> dict:
         previous = gr.Dropdown([], label="Generation", allow_custom_value=True, scale=2)
         open_btn = gr.Button("Open", size="sm", scale=0)
         threshold = setting_input(GenerateConfig, "min_score", "Keep score ≥", step=1, scale=2)
+        judge_threshold = setting_input(GenerateConfig, "min_judge_score", "Keep judge score ≥", step=1, scale=2)
         sort = gr.Dropdown(list(review.SORTS), value="score, best first", label="Sort", scale=2)
     kept_md = gr.Markdown()
     table = gr.Dataframe(headers=review.COLUMNS, datatype=DATATYPES, interactive=True, wrap=True, max_height=520,
@@ -202,8 +204,8 @@ def build_generate_tab(app: gr.Blocks) -> dict:
             max_new_tokens, name, judge_url, judge_model, judge_key_env, judge_local]
     start_btn.click(start_generation, form, [job_msg, job_id, previous], api_name="start_generation").success(
         lambda: gr.Timer(active=True), None, timer, api_name=False)
-    timer.tick(follow_generation, [job_id, threshold], [job_msg, table, kept_md, timer], api_name=False,
-               show_progress="hidden")
+    timer.tick(follow_generation, [job_id, threshold, judge_threshold], [job_msg, table, kept_md, timer],
+               api_name=False, show_progress="hidden")
     stop_btn.click(lambda j: act_on_job("stop", j), job_id, job_msg, api_name=False)
     resume_btn.click(lambda j: act_on_job("resume", j), job_id, job_msg, api_name=False).success(
         lambda: gr.Timer(active=True), None, timer, api_name=False)
@@ -211,11 +213,15 @@ def build_generate_tab(app: gr.Blocks) -> dict:
     refresh_btn.click(list_reverse_runs, run, run, api_name=False)
     app.load(list_reverse_runs, run, run, api_name=False)
     previous.focus(list_previous, previous, previous, api_name=False)
-    open_btn.click(open_generation, [previous, threshold], [table, kept_md], api_name="open_generation")
-    threshold.change(apply_threshold, [previous, table, threshold], [table, kept_md], api_name=False)
+    open_btn.click(open_generation, [previous, threshold, judge_threshold], [table, kept_md],
+                   api_name="open_generation")
+    for slider in (threshold, judge_threshold):
+        slider.change(apply_threshold, [previous, table, threshold, judge_threshold], [table, kept_md],
+                      api_name=False)
     table.change(count_kept, [previous, table], kept_md, api_name=False)
     sort.input(sort_review, [previous, table, sort], table, api_name=False)
-    save_btn.click(save_generated, [previous, table, threshold, out_name, overwrite], [saved_md, saved_path],
+    save_btn.click(save_generated, [previous, table, threshold, judge_threshold, out_name, overwrite],
+                   [saved_md, saved_path],
                    api_name="save_generated")
     gr.api(generate_dataset_api, api_name="generate_dataset")
     return {"train_button": train_btn, "dataset": saved_path, "generation": previous}
@@ -224,13 +230,15 @@ def build_generate_tab(app: gr.Blocks) -> dict:
 @handler
 def generate_dataset_api(run: str, texts: str = "", pasted: str = "", out: str = "", candidates: int = 1,
                          min_score: float = 0.0, limit: int = 0, name: str = "", overwrite: bool = False,
-                         judge_url: str = "", judge_model: str = "", judge_local: str = "") -> dict:
+                         judge_url: str = "", judge_model: str = "", judge_local: str = "",
+                         min_judge_score: float = 0.0) -> dict:
     """The CLI's inputs as one call: queues a `generate` job; follow it with /list_jobs (its progress) and read
     the result from `out` (or open the generation in the tab)."""
     from workbench.jobs.submit import submit
 
     cfg = GenerateConfig().with_values(run=run, texts=texts, pasted=pasted, out=out, candidates=candidates,
                                        min_score=min_score, limit=limit, name=name, overwrite=overwrite,
-                                       judge_url=judge_url, judge_model=judge_model, judge_local=judge_local)
+                                       judge_url=judge_url, judge_model=judge_model, judge_local=judge_local,
+                                       min_judge_score=min_judge_score)
     job = submit("generate", confined(cfg))
     return {"job_id": job.id, "generation": Path(job.run_dir).name, "name": job.name}

@@ -37,8 +37,13 @@ def _work(name: str) -> WorkDir:
     return work
 
 
+def limits(threshold, judge_threshold) -> review.Thresholds:
+    """The two sliders (back-translation score, judge score) as the review's thresholds."""
+    return review.Thresholds(float(threshold or 0), float(judge_threshold or 0))
+
+
 @handler
-def open_generation(name, threshold):
+def open_generation(name, threshold, judge_threshold=0):
     work = _work(name)
     pairs = work.pairs()
     if not pairs:
@@ -46,7 +51,7 @@ def open_generation(name, threshold):
         total = len(work.chunks() or [])
         raise DataError(f"generation '{name}' is not finished ({done} of {total} chunks labelled)",
                         "resume its job to label the rest")
-    rows = review.table_rows(pairs, float(threshold or 0))
+    rows = review.table_rows(pairs, limits(threshold, judge_threshold))
     return _frame(rows), survivors_text(work, rows)
 
 
@@ -58,9 +63,9 @@ def survivors_text(work: WorkDir, rows: list[dict]) -> str:
 
 
 @handler
-def apply_threshold(name, table, threshold):
+def apply_threshold(name, table, threshold, judge_threshold=0):
     work = _work(name)
-    rows = review.rethreshold(_rows(table), {p["id"]: p for p in work.pairs()}, float(threshold or 0))
+    rows = review.rethreshold(_rows(table), {p["id"]: p for p in work.pairs()}, limits(threshold, judge_threshold))
     return _frame(rows), survivors_text(work, rows)
 
 
@@ -76,13 +81,13 @@ def sort_review(name, table, sort):
 
 
 @handler
-def save_generated(name, table, threshold, out_name, overwrite):
+def save_generated(name, table, threshold, judge_threshold, out_name, overwrite):
     from workbench.backtranslation.output import save_dataset
 
     work = _work(name)
     out_name = check_name((out_name or "").strip() or work.name, "dataset name", ConfigError)
-    pairs, counts = review.curated(work, _rows(table), float(threshold or 0))
-    path = save_dataset(pairs, generated_dir() / f"{out_name}.jsonl", work, float(threshold or 0),
+    pairs, counts = review.curated(work, _rows(table), limits(threshold, judge_threshold))
+    path = save_dataset(pairs, generated_dir() / f"{out_name}.jsonl", work, limits(threshold, judge_threshold),
                         overwrite=bool(overwrite), review=counts)
     return (f"✅ saved {len(pairs):,} rows to `{display(path)}` (card: `{display(path.with_suffix(''))}.card.md`); "
             "it is listed in the Data tab now.", display(path))

@@ -70,8 +70,22 @@ def open_run(choice):
     evals = list_results(run.path)
     eval_md = "\n".join(f"- `{e['name']}`: ROUGE-L adapter {e.get('adapter_rouge_l')} / base "
                         f"{e.get('base_rouge_l')}, BLEU adapter {e.get('adapter_bleu')} / base "
-                        f"{e.get('base_bleu')} ({e.get('n')} rows)" for e in evals) or "No evaluations yet."
+                        f"{e.get('base_bleu')} ({e.get('n')} rows){judge_text(e.get('judge'))}"
+                        for e in evals) or "No evaluations yet."
     return config, status, fig, "### Evaluations\n" + eval_md, merge_plan(choice), str(run.path / "merged")
+
+
+def judge_text(judge: dict | None) -> str:
+    """An evaluation's judge result after its ROUGE-L / BLEU: the mean score, or the pairwise rates."""
+    if not judge:
+        return ""
+    if judge.get("mode") == "pairwise":
+        result = (f"win {judge.get('win_rate')} / tie {judge.get('tie_rate')} / loss {judge.get('loss_rate')} "
+                  "against the base")
+    else:
+        base = judge.get("base_mean_score")
+        result = f"mean score {judge.get('mean_score')}" + (f" (base {base})" if base is not None else "")
+    return f"; judge `{judge.get('model')}`: {result}"
 
 
 def merge_plan(choice):
