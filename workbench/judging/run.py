@@ -30,6 +30,14 @@ def make_judge(cfg: JudgeConfig):
     return LocalJudge(cfg.local.strip(), cfg.max_tokens)
 
 
+def ask(judge, chats: list[list[dict]], progress: Callable[[int, int], None] | None) -> list:
+    """Every chat's reply (or its error), in order; the judge is closed afterwards, whatever happens."""
+    try:
+        return judge.complete_all(chats, progress)
+    finally:
+        judge.close()
+
+
 def judge_rows(rows: list[dict], cfg: JudgeConfig, judge=None,
                progress: Callable[[int, int], None] | None = None) -> dict:
     """Fill the judge columns of `rows` (evaluation rows: input, generated, base_generated, ground_truth) and
@@ -55,10 +63,7 @@ def judge_rows(rows: list[dict], cfg: JudgeConfig, judge=None,
             slots.append((k, "second"))
     t0 = time.time()
     judge = judge or make_judge(cfg)
-    try:
-        replies = judge.complete_all(chats, progress)
-    finally:
-        judge.close()
+    replies = ask(judge, chats, progress)
     for r in rows:
         r.update({c: None for c in COLUMNS}, judge_status="ok")
     found: dict[tuple[int, str], object] = {}
@@ -93,10 +98,7 @@ def judge_pairs(pairs: list[dict], cfg: JudgeConfig, judge=None,
     chats = [rubric.messages(instruction=p["instruction"], text=p["text"]) for p in pairs]
     t0 = time.time()
     judge = judge or make_judge(cfg)
-    try:
-        replies = judge.complete_all(chats, progress)
-    finally:
-        judge.close()
+    replies = ask(judge, chats, progress)
     for p, reply in zip(pairs, replies):
         p.update(judge_score=None, judge_reason=None, judge_status="ok")
         try:
