@@ -11,6 +11,7 @@ from conftest import PY, ROOT, quick_config
 from e2e_helpers import wait_for
 from workbench.core.errors import ConfigError
 from workbench.jobs import queue, submit, view
+from workbench.jobs.processes import same_process_alive
 from workbench.jobs.supervisor import Supervisor
 from workbench.runs.folder import RunDir
 
@@ -124,9 +125,12 @@ def test_a_supervisor_and_its_worker_killed_then_resume_reaches_the_same_final_s
     headless = _headless_worker(outputs)
     run = RunDir(job.run_dir)
     wait_for(lambda: run.read_status().get("step", 0) >= 2 and run.last_checkpoint(), what="step 2 saved")
-    os.killpg(queue.get(job.id).pid, signal.SIGKILL)
+    worker = queue.get(job.id)
+    os.killpg(worker.pid, signal.SIGKILL)
     headless.send_signal(signal.SIGKILL)
     headless.wait(30)
+    # SIGKILL is delivered at once but a torch process takes a moment to exit: recover() must see it gone
+    wait_for(lambda: not same_process_alive(worker.pid, worker.pid_started), what="the killed worker to exit")
     sup = Supervisor(poll_s=0.2)
     sup.recover()
     assert state(job.id) == "interrupted" and run.read_status()["state"] == "interrupted"

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from workbench.backtranslation.review import Thresholds
+from workbench.backtranslation.review import Thresholds, judge_result
 from workbench.backtranslation.workdir import WorkDir
 from workbench.core.errors import ConfigError, DataError
 from workbench.core.files import atomic_write_text, create_text
@@ -62,8 +62,8 @@ def card_text(out: Path, rows: list[dict], work: WorkDir, limits: Thresholds, re
              f"{'on, near threshold ' + str(cfg.near_threshold) if cfg.dedup else 'off'}",
              f"- candidates per text: {cfg.candidates}; generation: `{json.dumps(cfg.gen.to_dict())}`",
              f"- texts: `{cfg.texts or 'pasted'}`; reading: {meta.get('reading', '')}",
-             *([f"- LLM judge: `{j['model']}`, rubric `{j['rubric']}`, mean score {j['mean_score']} over all pairs "
-                f"({j['failed_rows']} failed)"] if (j := meta.get("judge")) else []), "",
+             *([f"- LLM judge: `{j['model']}`, rubric `{j['rubric']}`, over all pairs: {judge_result(j)}"]
+               if (j := meta.get("judge")) else []), "",
              "## Columns", "",
              "`instruction` (generated), `input` (empty), `output` (your text), `provenance` (source file and chunk, "
              "run, template, generation settings, scores: `backtranslation` = 100·exp(mean log-likelihood of the "

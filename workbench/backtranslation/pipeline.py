@@ -17,7 +17,7 @@ from workbench.backtranslation import scoring
 from workbench.backtranslation.chunks import Chunk, chunk_texts
 from workbench.backtranslation.output import save_dataset
 from workbench.backtranslation.plan import GenerationPlan, plan
-from workbench.backtranslation.review import Thresholds
+from workbench.backtranslation.review import Thresholds, judge_text
 from workbench.backtranslation.sources import read_texts
 from workbench.config.generate import GenerateConfig
 from workbench.core.errors import DataError
@@ -46,8 +46,7 @@ class GenerationResult:
             return (f"stopped after {self.labelled:,} of {self.total:,} chunks; start it again with the same "
                     f"settings to label the rest ({self.work})")
         kept = f" · kept {self.kept:,} → {self.dataset}" if self.dataset else " · review them in the Generate tab"
-        judged = (f" · judge {self.judge['model']}: mean {self.judge['mean_score']} ({self.judge['failed_rows']} "
-                  "failed)") if self.judge else ""
+        judged = f" · {judge_text(self.judge)}" if self.judge else ""
         return f"{len(self.pairs):,} pairs labelled and scored in {self.seconds:.0f} s{judged}{kept}"
 
 

@@ -33,6 +33,18 @@ class Thresholds:
         return self.judge <= 0 or (judged is not None and float(judged) >= self.judge)
 
 
+def judge_result(judge: dict) -> str:
+    """The judge's result in a few words (a weak judge may leave every reply unreadable: said so)."""
+    failed = f"{judge['failed_rows']} replies unreadable or failed"
+    if judge.get("mean_score") is None:
+        return f"no pair could be scored ({failed})"
+    return f"mean score {judge['mean_score']} ({failed})"
+
+
+def judge_text(judge: dict) -> str:
+    return f"judge {judge['model']}: {judge_result(judge)}"
+
+
 def default_keep(pair: dict, limits: Thresholds) -> bool:
     """Kept unless below a threshold or empty (copies and repeats are shown flagged, the user decides)."""
     return limits.passes(pair) and not pair.get("empty")

@@ -58,7 +58,7 @@ def open_generation(name, threshold, judge_threshold=0):
 def survivors_text(work: WorkDir, rows: list[dict]) -> str:
     summary = work.summary()
     judge = summary.get("judge")
-    judged = f" · judge `{judge['model']}`: mean score {judge['mean_score']}" if judge else ""
+    judged = f" · {review.judge_text(judge)}" if judge else ""
     return f"{review.survivors(rows)} · {summary.get('reading', '')} · {summary.get('chunking', '')}{judged}"
 
 
