@@ -1,6 +1,6 @@
 """The preference panels in a real browser: the Data tab shows the bundled pairs side by side with both rendered
-sequences coloured; the Evaluate tab turns a real saved evaluation of the session's SFT run into a pair file
-and measures preference accuracy of the adapter and the base."""
+sequences coloured; the Evaluate tab turns a real saved evaluation of the session's SFT run into a pair file,
+measures preference accuracy of the adapter and the base, and compares the adapter with another run's."""
 from __future__ import annotations
 
 import json
@@ -65,3 +65,19 @@ def test_evaluate_tab_builds_pairs_from_an_evaluation_and_scores_them(page, lora
     text = visible(page.get_by_text(re.compile(r"Preference accuracy on"))).first.inner_text()
     assert "adapter" in text and "base" in text and "%" in text
     screenshot(page, "preference-evaluate")
+
+    # Against another run's adapter instead of the base (a DPO run against the SFT run it continued; here a
+    # second copy of the SFT run, so the mechanics are what is checked).
+    other = outputs_dir() / "sft-baseline"
+    if not other.exists():
+        shutil.copytree(lora_run.run_dir, other, ignore=shutil.ignore_patterns("checkpoints", "eval"))
+    visible(page.get_by_role("button", name="Refresh runs")).first.click()
+    pick(page, "Baseline", "sft-baseline")
+    visible(page.get_by_label("Rows (0 = all)")).first.fill("2")
+    set_slider(page, "Max new tokens", 8)
+    visible(page.get_by_role("button", name="Evaluate", exact=True)).click()
+    visible(page.get_by_text(re.compile(r"2 rows · split:test"))).first.wait_for(timeout=300_000)
+    assert visible(page.get_by_text("run sft-baseline", exact=True)).count()  # the summary's second row
+    saved = json.loads((run / "eval" / "test-n2-seed0-vs-sft-baseline.json").read_text())
+    assert saved["baseline"] == "sft-baseline" and saved["base_rouge_l"] == saved["adapter_rouge_l"]  # same weights
+    screenshot(page, "evaluate-against-a-run")

@@ -3,6 +3,7 @@ training, and real 3-step runs of each method on the embedded model with pairs w
 import itertools
 import json
 import math
+import shutil
 import subprocess
 
 import pytest
@@ -10,7 +11,7 @@ from safetensors.torch import load_file
 
 from conftest import PY, ROOT, quick_config
 from workbench.config.preflight import preflight
-from workbench.core.errors import ConfigError
+from workbench.core.errors import ConfigError, EvalError
 from workbench.data import preference as pref
 from workbench.runs.folder import RunDir
 from workbench.training.engine import train
@@ -185,6 +186,23 @@ def test_dpo_from_the_sft_adapter_on_pairs_built_from_its_evaluation(tmp_path, l
     acc = preference_accuracy(run.path, pairs)
     assert acc["pairs"] == 3 and 0 <= acc["adapter"]["accuracy"] <= 1 and 0 <= acc["base"]["accuracy"] <= 1
     assert acc["adapter"]["mean_margin"] != acc["base"]["mean_margin"]  # the trained adapter changed the scores
+
+    # Side by side with the SFT adapter it continued instead of the base: the baseline's answers are exactly
+    # what the SFT run answers when evaluated alone.
+    sft_id = RunDir(lora_run.run_dir).id
+    versus = evaluate(run.path, data=str(held_out), n=3, max_new_tokens=6, baseline=str(lora_run.run_dir))
+    alone = evaluate(lora_run.run_dir, data=str(held_out), n=3, max_new_tokens=6, compare_base=False, save=False)
+    assert versus.summary["baseline"] == sft_id and versus.name == f"held-n3-seed0-vs-{sft_id}"
+    assert [r["base_generated"] for r in versus.rows] == [r["generated"] for r in alone.rows]
+    assert (run.path / "eval" / f"{versus.name}.json").is_file()
+    bare = tmp_path / "config-only"  # a run folder whose training never saved an adapter
+    bare.mkdir()
+    shutil.copy(run.config_file, bare / "config.yaml")
+    for baseline, message in ((str(run.path), "that is the evaluated run itself"),
+                              ("no-such-run", "baseline: no run named 'no-such-run'"),
+                              (str(bare), "baseline: run config-only has no saved adapter")):
+        with pytest.raises(EvalError, match=message):
+            evaluate(run.path, data=str(held_out), n=1, baseline=baseline)
 
 
 def test_charts_show_trl_preference_metrics_and_presets_validate():

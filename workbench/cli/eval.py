@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if "split" in typed and "data" in typed:
         raise ConfigError("give --split or --data, not both", "--data evaluates a file instead of a split")
     cfg = settings_from_args(EvalConfig, args)
+    from workbench.evaluation.results import baseline_label
     from workbench.evaluation.side_by_side import (
         evaluate,  # torch and the model code load only now
     )
@@ -33,15 +34,16 @@ def run(args: argparse.Namespace) -> int:
     with Progress() as progress:
         result = evaluate(values.pop("run"), **values, progress=progress)
     s = result.summary
-    print(f"{s['n']} rows  ROUGE-L adapter {number(s['adapter_rouge_l'])} / base {number(s['base_rouge_l'])}  "
-          f"BLEU adapter {number(s['adapter_bleu'])} / base {number(s['base_bleu'])}")
+    other = baseline_label(s)
+    print(f"{s['n']} rows  ROUGE-L adapter {number(s['adapter_rouge_l'])} / {other} {number(s['base_rouge_l'])}  "
+          f"BLEU adapter {number(s['adapter_bleu'])} / {other} {number(s['base_bleu'])}")
     if s.get("judge"):
-        print(judge_line(s["judge"]))
+        print(judge_line(s["judge"], other))
     print(f"rows: {result.files['jsonl']}\nsummary: {result.files['summary']}")
     return 0
 
 
-def judge_line(j: dict) -> str:
+def judge_line(j: dict, other: str = "base model") -> str:
     """The judge's result in one line: mean score, or win / tie / loss with their 95% intervals."""
     def ci(key):
         return f" [{j[key][0]:.2f}, {j[key][1]:.2f}]" if j.get(key) else ""
@@ -49,10 +51,11 @@ def judge_line(j: dict) -> str:
     if j["mode"] == "score":
         head = f"judge {j['model']}: mean score {number(j.get('mean_score'))}{ci('mean_score_ci')}"
         if j.get("base_mean_score") is not None:
-            head += f" / base {number(j['base_mean_score'])}"
+            head += f" / {other} {number(j['base_mean_score'])}"
     else:
         head = (f"judge {j['model']}: win {number(j.get('win_rate'))}{ci('win_rate_ci')}  tie "
-                f"{number(j.get('tie_rate'))}{ci('tie_rate_ci')}  loss {number(j.get('loss_rate'))}{ci('loss_rate_ci')}")
+                f"{number(j.get('tie_rate'))}{ci('tie_rate_ci')}  loss "
+                f"{number(j.get('loss_rate'))}{ci('loss_rate_ci')} against the {other}")
     return head + f"  ({j.get('failed_rows', 0)} rows failed)"
 
 

@@ -20,6 +20,8 @@ class EvalConfig(Settings):
     batch_size: int = opt(8, "Rows generated together.", min=1, max=512)
     max_new_tokens: int = opt(0, "Longest generation (0 = the run's gen.max_new_tokens).", min=0, max=8192)
     compare_base: bool = opt(True, "Also generate with the base model (adapter off) and score it.", flag="--no-base")
+    baseline: str = opt("", "Compare with this run's adapter instead of the base model (a run id or folder of the "
+                            "same base model: e.g. the SFT run a DPO run continued). Empty: the base model.")
     name: str = opt("", "File name under RUN_DIR/eval/ (default: <split or file>-n<N>-seed<S>).")
     # The optional LLM judge (config/judge.py holds the definitions; the flags are --judge-url, --judge-model…).
     judge_mode: str = judge_field("mode")

@@ -77,3 +77,9 @@ def read_rows(run_dir: str | Path, name: str) -> list[dict]:
     if not path.is_file():
         raise EvalError(f"no saved evaluation named {name!r} in this run")
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def baseline_label(summary: dict) -> str:
+    """Whose answers the base_* columns hold, in words: the base model, or another run's adapter."""
+    other = summary.get("baseline")
+    return f"run {other}" if other and other != "base" else "base model"

@@ -13,7 +13,7 @@ from pathlib import Path
 from workbench.config.generation import GenerationConfig
 from workbench.config.judge import JudgeConfig
 from workbench.config.run import RunConfig
-from workbench.core.errors import DataError, EvalError, RunError
+from workbench.core.errors import DataError, EvalError, RunError, WorkbenchError
 from workbench.core.naming import safe_name
 from workbench.evaluation.metrics import aggregate, bleu, rouge_l
 from workbench.evaluation.results import save_result
@@ -21,7 +21,7 @@ from workbench.generation.batch import generate_batch
 from workbench.generation.chat_model import CACHE, ModelCache
 from workbench.generation.chat_prompts import row_input
 from workbench.prompts import registry, rendering
-from workbench.runs.folder import RunDir
+from workbench.runs.folder import RunDir, resolve_run
 
 SPLITS = ("test", "validation")
 
@@ -67,6 +67,26 @@ def load_rows(run: RunDir, split: str = "test", data: str | Path | None = None, 
                         "evaluate the other split or a file")
     return rows
 
+def baseline_run(choice: str, cfg: RunConfig, run: RunDir) -> RunDir:
+    """The run whose adapter answers beside `run`'s: finished with an adapter, on the same base model, and
+    not `run` itself; an EvalError saying which of these fails, before any model loads."""
+    from workbench.models.adapters import check_adapter_base, find_adapter
+
+    try:
+        other = resolve_run(choice)
+    except RunError as e:
+        raise EvalError(f"baseline: {e}") from None
+    if other.path.resolve() == run.path.resolve():
+        raise EvalError("baseline: that is the evaluated run itself", "pick another run, or the base model")
+    if other.saved_model() is None:
+        raise EvalError(f"baseline: run {other.id} has no saved adapter (state: {other.state()})")
+    try:
+        check_adapter_base(find_adapter(str(other.path)), cfg.model.name)
+    except WorkbenchError as e:
+        raise EvalError(f"baseline: run {other.id}: {e}", e.hint) from None
+    return other
+
+
 def _resolved(source: str) -> Path | None:
     from workbench.core.paths import resolve_local
     from workbench.data.read import is_local
@@ -80,20 +100,25 @@ def sample(rows: list[dict], n: int | None, seed: int = 0) -> list[dict]:
     picked = sorted(random.Random(seed).sample(range(len(rows)), n))
     return [rows[i] for i in picked]
 
-def default_name(split: str, data: str | Path | None, n: int | None, seed: int) -> str:
+def default_name(split: str, data: str | Path | None, n: int | None, seed: int, baseline: str = "") -> str:
+    """<split or file>-<n>-seed<S>, and -vs-<run> when another run's adapter is the baseline (so comparing
+    with the base model and with an SFT run keeps both results)."""
     stem = safe_name(Path(str(data)).stem, "data") if data else split
-    return f"{stem}-{'all' if not n or n <= 0 else f'n{n}'}-seed{seed}"
+    versus = f"-vs-{safe_name(Path(baseline).name, 'run')}" if baseline else ""
+    return f"{stem}-{'all' if not n or n <= 0 else f'n{n}'}-seed{seed}{versus}"
 
 def evaluate(run_dir: str | Path, *, split: str = "test", data: str | Path | None = None, n: int | None = 8,
-             seed: int = 0, batch_size: int = 8, compare_base: bool = True, max_new_tokens: int | None = None,
+             seed: int = 0, batch_size: int = 8, compare_base: bool = True, baseline: str = "",
+             max_new_tokens: int | None = None,
              settings: GenerationConfig | None = None, name: str | None = None, save: bool = True,
              progress: Callable[[int, int, str], None] | None = None, cache: ModelCache | None = None,
              judge_mode: str = "score", judge_url: str = "", judge_model: str = "", judge_key_env: str = "",
              judge_local: str = "", judge_rubric: str = "", judge_concurrency: int = 4, judge_timeout: float = 60.0,
              judge_retries: int = 3, judge_max_tokens: int = 64) -> EvalResult:
-    """Generate for n held-out rows with the adapter (and the base model), score against the ground truth
-    (and with the judge, when one is given), and save eval/<name>.jsonl + eval/<name>.json into the run
-    folder."""
+    """Generate for n held-out rows with the adapter (and the base model, or the `baseline` run's adapter),
+    score against the ground truth (and with the judge, when one is given), and save eval/<name>.jsonl +
+    eval/<name>.json into the run folder. The baseline's answers fill the base_* columns either way; the
+    summary's `baseline` says whose they are."""
     judge = JudgeConfig(mode=judge_mode, url=judge_url, model=judge_model, key_env=judge_key_env, local=judge_local,
                         rubric=judge_rubric, concurrency=judge_concurrency, timeout=judge_timeout,
                         retries=judge_retries, max_tokens=judge_max_tokens).validate()  # before any generation
@@ -108,22 +133,33 @@ def evaluate(run_dir: str | Path, *, split: str = "test", data: str | Path | Non
     cfg = run_config(run)
     if run.saved_model() is None:
         raise EvalError(f"run {run.id} has no saved adapter yet (state: {run.state()})")
+    other = baseline_run(baseline, cfg, run) if compare_base and baseline else None
     template = registry.load(cfg.data.template)
     rows = sample(load_rows(run, split, data, cfg), n, seed)
     settings = settings or cfg.gen
     if max_new_tokens:
         settings = settings.with_values(max_new_tokens=int(max_new_tokens)).validate()
-    cm = (cache or CACHE).get(cfg.model.name, str(run.path))
-    prompts = [rendering.prompt_text(template, r, cm.tokenizer) for r in rows]
-    passes = [("adapter", True)] + ([("base", False)] if compare_base and cm.has_adapter else [])
+    cache = cache or CACHE
+    cm = cache.get(cfg.model.name, str(run.path))
+    # (key, whose answers, the model, adapter on, template): the baseline is the base model (this run's adapter
+    # switched off) or another run's adapter with its own template, loaded after this run's answers are in
+    # (the cache holds one model at a time).
+    passes = [("adapter", "adapter model", lambda: cm, True, template)]
+    if other is not None:
+        passes.append(("base", f"adapter of run {other.id}", lambda: cache.get(cfg.model.name, str(other.path)),
+                       True, registry.load(other.config().data.template)))
+    elif compare_base and cm.has_adapter:
+        passes.append(("base", "base model", lambda: cm, False, template))
     total = len(rows) * len(passes)
     outputs: dict[str, list[str]] = {}
     t0 = time.time()
-    for i, (label, use_adapter) in enumerate(passes):
-        def step(done, _total, i=i, label=label):
+    for i, (key, who, model, use_adapter, tpl) in enumerate(passes):
+        def step(done, _total, i=i, who=who):
             if progress:
-                progress(i * len(rows) + done, total, f"generating with the {label} model")
-        outputs[label] = generate_batch(cm, prompts, settings, template, batch_size, use_adapter, step)
+                progress(i * len(rows) + done, total, f"generating with the {who}")
+        chosen = model()
+        prompts = [rendering.prompt_text(tpl, r, chosen.tokenizer) for r in rows]
+        outputs[key] = generate_batch(chosen, prompts, settings, tpl, batch_size, use_adapter, step)
     result_rows = []
     for k, row in enumerate(rows):
         truth = rendering.target_text(template, row)
@@ -143,9 +179,10 @@ def evaluate(run_dir: str | Path, *, split: str = "test", data: str | Path | Non
             if progress:
                 progress(done, total, "judging")
         summary["judge"] = judge_rows(result_rows, judge, progress=judged)
-    summary.update(run=run.id, source=str(data) if data else f"split:{split}", seed=seed, template=template.name,
+    summary.update(run=run.id, baseline=other.id if other else "base" if "base" in outputs else None,
+                   source=str(data) if data else f"split:{split}", seed=seed, template=template.name,
                    max_new_tokens=settings.max_new_tokens, seconds=round(time.time() - t0, 1))
-    result = EvalResult(result_rows, summary, name or default_name(split, data, n, seed))
+    result = EvalResult(result_rows, summary, name or default_name(split, data, n, seed, other.id if other else ""))
     if save:
         result.files = save_result(run, result)
     return result

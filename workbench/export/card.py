@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from workbench.evaluation.results import baseline_label
 from workbench.models.embedded import DEFAULT_MODEL_ID
 
 # Licences of bases whose folder does not say (the embedded default's model card says Apache 2.0).
@@ -49,11 +50,13 @@ def _eval_section(run_path: Path) -> str:
     evals = _evaluations(run_path)
     if not evals:
         return "No evaluation was saved with this run (run `python -m workbench eval --run RUN` to add one).\n"
-    lines = ["| evaluation | rows | ROUGE-L (tuned / base) | BLEU (tuned / base) | judge score |", "|---|---|---|---|---|"]
+    lines = ["| evaluation | rows | compared with | ROUGE-L (tuned / other) | BLEU (tuned / other) | judge score |",
+             "|---|---|---|---|---|---|"]
     for s, _ in evals:
         judge = (s.get("judge") or {}).get("mean_score")
-        lines.append(f"| {s.get('source', '')} | {s.get('n', '')} | {s.get('adapter_rouge_l')} / {s.get('base_rouge_l')}"
-                     f" | {s.get('adapter_bleu')} / {s.get('base_bleu')} | {judge if judge is not None else '-'} |")
+        lines.append(f"| {s.get('source', '')} | {s.get('n', '')} | {baseline_label(s)} "
+                     f"| {s.get('adapter_rouge_l')} / {s.get('base_rouge_l')} | {s.get('adapter_bleu')} / "
+                     f"{s.get('base_bleu')} | {judge if judge is not None else '-'} |")
     rows = evals[-1][1]
     if rows:
         lines += ["", "Example rows (latest evaluation):", ""]

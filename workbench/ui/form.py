@@ -1,8 +1,9 @@
 """The Train form, generated from RunConfig's fields: one component per setting, typed by the dataclass.
 
 Numbers are gr.Number whose info line ends with the allowed range, choices are dropdowns, bools are
-checkboxes, mappings are a one-line YAML textbox; each component's info line is the field's help text. Values go back through RunConfig.set, so the form, the CLI and YAML share one coercion and one
-validation. Generation settings (gen.*) belong to the Chat tab and output_dir to the job, so both stay out.
+checkboxes, mappings are a one-line YAML textbox; each component's info line is the field's help text.
+Values go back through RunConfig.set, so the form, the CLI and YAML share one coercion and one validation.
+Generation settings (gen.*) belong to the Chat tab and output_dir to the job, so both stay out.
 
 Handlers receive the form as keyword arguments named `section__key` (gradio's inputs_kwargs), which also
 makes them the parameter names of the API: client.predict(train__max_steps=3, api_name="/start_training").
@@ -123,6 +124,11 @@ def make_component(name: str, f, value: Any) -> gr.components.Component:
     if t is dict:
         return gr.Textbox(value=to_form_value(value), lines=1, **common)
     return gr.Textbox(value=value, **common)
+
+
+def setting_help(cls, name: str) -> str:
+    """The help text of one setting of a config dataclass: the `info` line of a component built by hand."""
+    return dict(cls.iter_fields())[name].metadata.get("help", "")
 
 
 def setting_input(cls, name: str, label: str, step: float | None = None, **kw) -> gr.components.Component:

@@ -19,11 +19,12 @@ from workbench.evaluation import results, side_by_side
 from workbench.evaluation.results import COLUMNS
 from workbench.runs.compare import run_choices
 from workbench.ui.errors import handler
-from workbench.ui.form import setting_input
+from workbench.ui.form import setting_help, setting_input
 from workbench.ui.tabs.evaluate_judge import build_judge_inputs, judge_markdown, score_histogram
 from workbench.ui.tabs.evaluate_preference import build_preference_panel
 
 SOURCES = ["test", "validation", "file"]
+BASE_MODEL = ("base model (the adapter switched off)", "")
 SORTS = {"ROUGE-L, best first": ("rouge_l", True), "ROUGE-L, worst first": ("rouge_l", False),
          "BLEU, best first": ("bleu", True), "BLEU, worst first": ("bleu", False),
          "adapter minus base ROUGE-L, best first": ("gain", True),
@@ -54,28 +55,32 @@ def summary_markdown(summary: dict, name: str) -> str:
     def f(x):
         return "–" if x is None else f"{x:.3f}"
 
+    other = results.baseline_label(summary)
+
     lines = [f"### {summary['n']} rows · `{summary.get('source', '')}` · saved as `eval/{name}.jsonl`",
              "| | ROUGE-L | BLEU |", "|---|---|---|",
              f"| adapter | **{f(summary['adapter_rouge_l'])}** | {f(summary['adapter_bleu'])} |",
-             f"| base model | {f(summary['base_rouge_l'])} | {f(summary['base_bleu'])} |"]
+             f"| {other} | {f(summary['base_rouge_l'])} | {f(summary['base_bleu'])} |"]
     a, b = summary.get("adapter_rouge_l"), summary.get("base_rouge_l")
     if a is not None and b is not None:
         verdict = "better than" if a > b else "not better than"
-        lines.append(f"\nThe adapter is **{verdict}** the base model on ROUGE-L ({a - b:+.3f}).")
-    return "\n".join(lines) + judge_markdown(summary.get("judge"))
+        lines.append(f"\nThe adapter is **{verdict}** the {other} on ROUGE-L ({a - b:+.3f}).")
+    return "\n".join(lines) + judge_markdown(summary.get("judge"), other)
 
 
 # -- handlers -----------------------------------------------------------------------------------------
 
 @handler
-def list_eval_runs(current=None):
-    """Runs with a saved adapter; the newest is picked when none is chosen yet."""
+def list_eval_runs(current=None, current_baseline=""):
+    """Runs with a saved adapter (the newest is picked when none is chosen yet), and the same runs as
+    baselines after the base model."""
     choices = run_choices()
     value = current or (choices[0][1] if choices else None)
-    return gr.update(choices=choices, value=value)
+    return gr.update(choices=choices, value=value), gr.update(choices=[BASE_MODEL, *choices],
+                                                              value=current_baseline or "")
 
 
-def eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base,
+def eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base, baseline="",
                 judge_mode="score", judge_url="", judge_model="", judge_key_env="", judge_local="", judge_rubric="",
                 judge_concurrency=4) -> EvalConfig:
     """The form as an EvalConfig (checked against its ranges), with the result's name fixed up front."""
@@ -92,6 +97,7 @@ def eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tok
     cfg = EvalConfig().with_values(run=_run(run), split=source if source != "file" else "test", data=data,
                                    n=n or 0, seed=seed or 0, batch_size=batch_size or 8,
                                    max_new_tokens=max_new_tokens or 0, compare_base=bool(compare_base),
+                                   baseline=str(confine(baseline)) if baseline and compare_base else "",
                                    judge_mode=judge_mode or "score", judge_url=(judge_url or "").strip(),
                                    judge_model=(judge_model or "").strip(), judge_key_env=(judge_key_env or "").strip(),
                                    judge_local=(judge_local or "").strip(), judge_rubric=judge_rubric or "",
@@ -100,7 +106,7 @@ def eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tok
     from workbench.config.judge import judge_from
 
     judge_from(cfg)  # a judge half filled in (url without model, a key variable not set) is refused now
-    cfg.name = side_by_side.default_name(cfg.split, cfg.data or None, cfg.n, cfg.seed)
+    cfg.name = side_by_side.default_name(cfg.split, cfg.data or None, cfg.n, cfg.seed, cfg.baseline)
     return cfg
 
 
@@ -109,22 +115,23 @@ def _shown(cfg: EvalConfig) -> tuple:
     if summary is None:
         raise EvalError(f"the evaluation {cfg.name} left no summary in {cfg.run}/eval/")
     rows = results.read_rows(cfg.run, cfg.name)
-    return summary_markdown(summary, cfg.name), _frame(rows), cfg.name, _histogram(rows)
+    return (summary_markdown(summary, cfg.name), _frame(rows), cfg.name,
+            _histogram(rows, results.baseline_label(summary)))
 
 
-def _histogram(rows: list[dict]):
+def _histogram(rows: list[dict], other: str):
     """The judge's score histogram, or nothing (a hidden plot) when the evaluation had no judge scores."""
     if not any(r.get("judge_score") is not None for r in rows):
         return gr.update(value=None, visible=False)
-    return gr.update(value=score_histogram(rows), visible=True)
+    return gr.update(value=score_histogram(rows, other), visible=True)
 
 
 @handler
-def evaluate(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base,
+def evaluate(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base, baseline="",
              progress=gr.Progress()):
     """Generate for n rows (0 = all) of the run's held-out split or a file; score and save them, in this
     request (for programs; the button queues a job instead)."""
-    cfg = eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base)
+    cfg = eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base, baseline)
 
     def report(done, total, what):
         progress(done / max(total, 1), desc=f"{what}: {done}/{total}")
@@ -135,7 +142,7 @@ def evaluate(run, source, upload, data_path, n, seed, batch_size, max_new_tokens
 
 
 @handler
-def submit_evaluation(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base,
+def submit_evaluation(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base, baseline="",
                       judge_mode="score", judge_url="", judge_model="", judge_key_env="", judge_local="",
                       judge_rubric="", judge_concurrency=4):
     """Queue the evaluation (with its judge, if one is set) as an `eval` job; returns (message, job id) and
@@ -143,8 +150,8 @@ def submit_evaluation(run, source, upload, data_path, n, seed, batch_size, max_n
     from workbench.jobs.submit import submit
 
     job = submit("eval", eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tokens,
-                                     compare_base, judge_mode, judge_url, judge_model, judge_key_env, judge_local,
-                                     judge_rubric, judge_concurrency))
+                                     compare_base, baseline, judge_mode, judge_url, judge_model, judge_key_env,
+                                     judge_local, judge_rubric, judge_concurrency))
     return f"Queued evaluation job `{job.id}`: {job.name}. It runs in its own process; this page follows it.", job.id
 
 
@@ -205,8 +212,9 @@ def export_jsonl(run, name, table):
 # -- layout -------------------------------------------------------------------------------------------
 
 def build_evaluate_tab(app: gr.Blocks) -> None:
-    gr.Markdown("Generate for held-out rows with the adapter and with the base model, and compare both with "
-                "the ground truth (ROUGE-L and BLEU, 0 to 1, higher is closer).")
+    gr.Markdown("Generate for held-out rows with the adapter and with a baseline (the base model, or another "
+                "run's adapter such as the SFT run a DPO run continued), and compare both with the ground truth "
+                "(ROUGE-L and BLEU, 0 to 1, higher is closer).")
     with gr.Row():
         run = gr.Dropdown([], label="Run", allow_custom_value=True, scale=3)
         refresh_btn = gr.Button("Refresh runs", size="sm", scale=0)
@@ -220,7 +228,9 @@ def build_evaluate_tab(app: gr.Blocks) -> None:
         seed = setting_input(EvalConfig, "seed", "Sampling seed")
         batch_size = setting_input(EvalConfig, "batch_size", "Batch size", step=1)
         max_new_tokens = setting_input(EvalConfig, "max_new_tokens", "Max new tokens", step=8)
-        compare_base = setting_input(EvalConfig, "compare_base", "Also score the base model")
+        compare_base = setting_input(EvalConfig, "compare_base", "Also score a baseline")
+        baseline = gr.Dropdown([BASE_MODEL], value="", label="Baseline", allow_custom_value=True, scale=2,
+                               info=setting_help(EvalConfig, "baseline"))
     judge_inputs = build_judge_inputs(app)
     eval_btn = gr.Button("Evaluate", variant="primary")
     job_msg = gr.Markdown()
@@ -240,7 +250,7 @@ def build_evaluate_tab(app: gr.Blocks) -> None:
                          column_widths=["16%", "14%", "14%", "12%", "4%", "4%", "4%", "4%", "5%", "5%", "5%", "10%",
                                         "3%"])
 
-    form = [run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base]
+    form = [run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base, baseline]
     eval_btn.click(submit_evaluation, form + judge_inputs, [job_msg, job_id], api_name="submit_evaluation").success(
         lambda: gr.Timer(active=True), None, timer, api_name=False)
     timer.tick(follow_evaluation, job_id, [job_msg, summary, table, name, histogram, timer], api_name=False,
@@ -251,6 +261,6 @@ def build_evaluate_tab(app: gr.Blocks) -> None:
     sort_by.change(sort_table, [table, sort_by], table, api_name="sort_eval")
     csv_btn.click(export_csv, [run, name, table], exported, api_name="export_eval_csv")
     jsonl_btn.click(export_jsonl, [run, name, table], exported, api_name="export_eval_jsonl")
-    refresh_btn.click(list_eval_runs, run, run, api_name=False)
-    app.load(list_eval_runs, run, run, api_name=False)
+    refresh_btn.click(list_eval_runs, [run, baseline], [run, baseline], api_name=False)
+    app.load(list_eval_runs, [run, baseline], [run, baseline], api_name=False)
     build_preference_panel(run, name)

@@ -16,8 +16,9 @@ SAMPLE = {"input": "Name the capital of France.", "ground_truth": "Paris is the 
           "generated": "The capital of France is Paris.", "base_generated": "France is a country in Europe."}
 
 
-def judge_markdown(j: dict | None) -> str:
-    """The judge's lines of the summary: mean score (and the base's), or win / tie / loss with 95% intervals."""
+def judge_markdown(j: dict | None, other: str = "base model") -> str:
+    """The judge's lines of the summary: mean score (and the baseline's, `other`), or win / tie / loss against
+    it with 95% intervals."""
     if not j:
         return ""
 
@@ -30,20 +31,20 @@ def judge_markdown(j: dict | None) -> str:
     head = f"\n\n**Judge** `{j.get('model')}` · {j.get('mode')} mode · rubric `{j.get('rubric')}`"
     if j.get("mode") == "score":
         body = (f"\n\n| | judge score (0-100) |\n|---|---|\n| adapter | **{f(j.get('mean_score'))}**"
-                f"{ci('mean_score_ci')} |\n| base model | {f(j.get('base_mean_score'))} |")
+                f"{ci('mean_score_ci')} |\n| {other} | {f(j.get('base_mean_score'))} |")
     else:
         body = "".join(f"\n- {k} rate **{f(j.get(k + '_rate'), 2)}**{ci(k + '_rate_ci')}"
                        for k in ("win", "tie", "loss"))
-        body = "\n\nThe adapter against the base model (both answer orders):" + body
+        body = f"\n\nThe adapter against the {other} (both answer orders):" + body
     failed = j.get("failed_rows") or 0
     tail = f"\n\n⚠️ {failed} row(s) failed to be judged: see `judge_status`." if failed else ""
     return head + body + tail
 
 
-def score_histogram(rows: list[dict]) -> go.Figure:
-    """Judge scores of the adapter (and of the base model) in 10-point bins."""
+def score_histogram(rows: list[dict], other: str = "base model") -> go.Figure:
+    """Judge scores of the adapter (and of the baseline, `other`) in 10-point bins."""
     fig = go.Figure()
-    for key, label in (("judge_score", "adapter"), ("base_judge_score", "base model")):
+    for key, label in (("judge_score", "adapter"), ("base_judge_score", other)):
         values = [float(r[key]) for r in rows if r.get(key) is not None]
         if values:
             fig.add_trace(go.Histogram(x=values, name=label, xbins={"start": 0, "end": 100.001, "size": 10},

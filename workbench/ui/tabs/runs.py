@@ -12,7 +12,7 @@ import pandas as pd
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.paths import confine
-from workbench.evaluation.results import list_results
+from workbench.evaluation.results import baseline_label, list_results
 from workbench.runs import compare
 from workbench.runs.compare import SUMMARY_COLUMNS
 from workbench.runs.folder import RunDir, resolve_run
@@ -68,23 +68,24 @@ def open_run(choice):
     status = run.read_status()
     fig = training_figure(run.read_metrics(), title=run.id)  # loss (raw, smoothed, eval), lr, tokens/s
     evals = list_results(run.path)
-    eval_md = "\n".join(f"- `{e['name']}`: ROUGE-L adapter {e.get('adapter_rouge_l')} / base "
-                        f"{e.get('base_rouge_l')}, BLEU adapter {e.get('adapter_bleu')} / base "
-                        f"{e.get('base_bleu')} ({e.get('n')} rows){judge_text(e.get('judge'))}"
+    eval_md = "\n".join(f"- `{e['name']}`: ROUGE-L adapter {e.get('adapter_rouge_l')} / {baseline_label(e)} "
+                        f"{e.get('base_rouge_l')}, BLEU adapter {e.get('adapter_bleu')} / {baseline_label(e)} "
+                        f"{e.get('base_bleu')} ({e.get('n')} rows){judge_text(e.get('judge'), baseline_label(e))}"
                         for e in evals) or "No evaluations yet."
     return config, status, fig, "### Evaluations\n" + eval_md, merge_plan(choice), str(run.path / "merged")
 
 
-def judge_text(judge: dict | None) -> str:
-    """An evaluation's judge result after its ROUGE-L / BLEU: the mean score, or the pairwise rates."""
+def judge_text(judge: dict | None, other: str = "base model") -> str:
+    """An evaluation's judge result after its ROUGE-L / BLEU: the mean score, or the pairwise rates against
+    the baseline (`other`)."""
     if not judge:
         return ""
     if judge.get("mode") == "pairwise":
         result = (f"win {judge.get('win_rate')} / tie {judge.get('tie_rate')} / loss {judge.get('loss_rate')} "
-                  "against the base")
+                  f"against the {other}")
     else:
         base = judge.get("base_mean_score")
-        result = f"mean score {judge.get('mean_score')}" + (f" (base {base})" if base is not None else "")
+        result = f"mean score {judge.get('mean_score')}" + (f" ({other} {base})" if base is not None else "")
     return f"; judge `{judge.get('model')}`: {result}"
 
 

@@ -16,6 +16,7 @@ from workbench.core.paths import confine
 from workbench.export.gguf import QUANTIZE_QUANTS, QUANTS
 from workbench.runs.compare import run_choices
 from workbench.ui.errors import handler
+from workbench.ui.form import setting_help
 
 FILE_COLUMNS = ["file", "size"]
 
@@ -127,7 +128,7 @@ def build_export_panel(app: gr.Blocks) -> None:
             refresh = gr.Button("Refresh runs", size="sm", scale=0)
         with gr.Row():
             fmt = gr.Radio(list(FORMATS), value=ExportConfig().format, label="Format",
-                           info=dict(ExportConfig.iter_fields())["format"].metadata["help"])
+                           info=setting_help(ExportConfig, "format"))
             quants = gr.CheckboxGroup(list(QUANTS), value=ExportConfig().quant.split(","), label="GGUF types",
                                       info=f"{', '.join(QUANTIZE_QUANTS)} need llama.cpp's llama-quantize on PATH")
         with gr.Row():

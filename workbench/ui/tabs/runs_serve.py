@@ -11,11 +11,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.paths import confine
 from workbench.runs.compare import run_choices
 from workbench.ui.errors import handler
-from workbench.ui.form import setting_input
-
-
-def _help(name: str) -> str:
-    return dict(ServeConfig.iter_fields())[name].metadata["help"]
+from workbench.ui.form import setting_help, setting_input
 
 
 def _usage(url: str, model: str) -> str:
@@ -87,9 +83,10 @@ def build_serve_panel(app: gr.Blocks) -> None:
             runs = gr.Dropdown([], multiselect=True, label="Runs to serve", allow_custom_value=True, scale=3)
             refresh = gr.Button("Refresh runs", size="sm", scale=0)
         with gr.Row():
-            host = gr.Textbox(ServeConfig().host, label="Host", info=_help("host"))
+            host = gr.Textbox(ServeConfig().host, label="Host", info=setting_help(ServeConfig, "host"))
             port = setting_input(ServeConfig, "port", "Port")
-            key_env = gr.Textbox("", label="API key environment variable", info=_help("api_key_env"))
+            key_env = gr.Textbox("", label="API key environment variable",
+                                 info=setting_help(ServeConfig, "api_key_env"))
         with gr.Row():
             start = gr.Button("Start serving", variant="primary")
             stop = gr.Button("Stop serving", variant="stop")
