@@ -79,7 +79,8 @@ class Clients:
                  niceness: int = 0):
         self.control = control
         control.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(["nice", "-n", str(niceness), sys.executable, str(ROOT / "tests" / "e2e_clients.py"),
+        clients = str(ROOT / "tests" / "e2e_clients.py")
+        self.proc = subprocess.Popen(["nice", "-n", str(niceness), sys.executable, clients,
                                       url, str(control), str(CLIENTS), str(min_calls), str(max_calls),
                                       str(think_ms)],
                                      cwd=ROOT, stdout=subprocess.PIPE, text=True)

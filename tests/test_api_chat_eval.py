@@ -7,6 +7,7 @@ import pytest
 import torch
 from gradio_client.exceptions import AppError
 
+from conftest import free_port
 from workbench.core.paths import outputs_dir
 from workbench.runs.folder import RunDir
 
@@ -137,6 +138,22 @@ def test_evaluate_eight_rows_sort_and_export(client, api_runs):
     assert exported.endswith(".csv") and (a.path / "eval" / f"{name}.csv").is_file()
     with pytest.raises(AppError, match="upload a file or give a data file path"):
         client.predict(str(a.path), "file", None, "", 2, 0, 2, 8, False, api_name="/evaluate")
+
+
+def test_evaluate_in_one_call_with_a_judge(client, api_runs):
+    """/evaluate takes the judge settings too: a half-set judge is refused before any generation; a judge at a
+    real closed port fails its rows (each with its status), never the evaluation."""
+    a, _ = api_runs
+    form = (str(a.path), "file", None, "data/dolly_sample.jsonl", 2, 0, 2, 8, True, "")
+    with pytest.raises(AppError, match="needs the judge's model name"):
+        client.predict(*form, "score", "http://127.0.0.1:9/v1", "", api_name="/evaluate")
+    closed = f"http://127.0.0.1:{free_port()}/v1"
+    summary, table, name = client.predict(*form, "pairwise", closed, "judge-m", "", "", "", 2, api_name="/evaluate")
+    rows = [dict(zip(table["headers"], r)) for r in table["data"]]
+    assert len(rows) == 2 and all(r["judge_status"].startswith("unreachable host") for r in rows), rows
+    assert "**Judge** `judge-m` · pairwise mode" in summary and "2 row(s) failed to be judged" in summary
+    saved = json.loads((a.path / "eval" / f"{name}.json").read_text())["judge"]
+    assert (saved["mode"], saved["model"], saved["failed_rows"]) == ("pairwise", "judge-m", 2)
 
 
 def test_merge_gives_the_same_greedy_text_as_base_plus_adapter(client, api_runs, model_dir):

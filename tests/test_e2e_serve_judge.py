@@ -18,7 +18,9 @@ from conftest import free_port, screenshot
 from e2e_helpers import wait_for
 from workbench.cli.main import main
 from workbench.config.serve import ServeConfig
+from workbench.core.errors import EvalError
 from workbench.core.paths import outputs_dir
+from workbench.evaluation.preference import pairs_from_eval
 from workbench.evaluation.side_by_side import evaluate
 from workbench.judging.client import HttpJudge, JudgeCallError
 from workbench.serving.server import start_in_thread
@@ -46,7 +48,7 @@ def check_rows(rows: list[dict], judge: dict, key: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("keep_logging")  # main() configures the root logger
-def test_an_evaluation_judged_by_the_served_model_in_both_modes(lora_run, served, capsys):
+def test_an_evaluation_judged_by_the_served_model_in_both_modes(lora_run, served, capsys, tmp_path):
     run = lora_run.run_dir
     before = served.batcher.batches
     result = evaluate(run, n=2, max_new_tokens=8, name="judged", judge_url=served.url, judge_model="base",
@@ -83,6 +85,18 @@ def test_an_evaluation_judged_by_the_served_model_in_both_modes(lora_run, served
     assert f"win {pairwise['win_rate']} / tie" in judge_text(pairwise)
     rows = [json.loads(x) for x in (run / "eval" / "pairwise.jsonl").read_text().splitlines()]
     check_rows(rows, pairwise, "judge_verdict")
+
+    # Preference pairs from this judged evaluation (issue 16): the judge's preferred answer is `chosen`. A row is
+    # decided only when both answer orders agree, which the weak embedded judge does not manage: then nothing is
+    # left, and the refusal says why.
+    decided = [r for r in rows if r["judge_verdict"] in ("win", "loss")]
+    if decided:
+        built = pairs_from_eval(run, "pairwise", tmp_path / "judged-pairs.jsonl", source="judge", min_difference=0)
+        assert built["pairs"] == len(decided)
+    else:
+        with pytest.raises(EvalError, match=r"no pair left .*2 no judge verdict") as refused:
+            pairs_from_eval(run, "pairwise", tmp_path / "judged-pairs.jsonl", source="judge")
+        assert "judge the evaluation pairwise first" in refused.value.hint
 
 
 class Flaky(BaseHTTPRequestHandler):

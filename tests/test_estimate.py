@@ -72,6 +72,22 @@ def test_memory_grows_with_batch_and_length_and_checkpointing_saves_activations(
     assert checkpointed.step_seconds > bigger.step_seconds  # recomputation costs time
 
 
+def test_preference_methods_count_their_pairs_and_reference_passes():
+    """DPO: chosen + rejected with gradients, both again through the reference: 2x the activations and 3x the
+    step's FLOPs of SFT at the same batch (measured 2.95x, benchmarks/preference.py); ORPO has no reference."""
+    sft = estimate(quick_config(""), device="cpu")
+
+    def ratios(**sets):
+        est = estimate(quick_config("", **sets), device="cpu")
+        return est.activation_bytes / sft.activation_bytes, est.step_seconds / sft.step_seconds
+
+    assert ratios(**{"train.method": "dpo"}) == pytest.approx((2, 3), rel=0.05)
+    assert ratios(**{"train.method": "orpo"}) == pytest.approx((2, 2), rel=0.05)
+    assert ratios(**{"train.method": "dpo", "pref.precompute_ref": True}) == pytest.approx((2, 2), rel=0.05)
+    kto_memory, kto_time = ratios(**{"train.method": "kto"})
+    assert kto_memory == pytest.approx(1) and 2 < kto_time < 2.6
+
+
 def test_fit_verdict_follows_the_available_memory():
     cfg = quick_config("")
     assert estimate(cfg, device="cpu", available_bytes=64 * GB).fits

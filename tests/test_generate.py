@@ -116,7 +116,8 @@ def test_a_stop_and_a_resume_label_every_chunk_exactly_once(lora_run, data_dir):
 
 
 def test_pairs_judged_over_http_by_the_served_run_join_the_review_and_the_dataset(lora_run, data_dir):
-    """The judge path for real: the project's own `serve` is the judge's endpoint (the pair rubric)."""
+    """The judge path for real: the project's own `serve` is the judge's endpoint (the pair rubric). A stop while
+    judging keeps the verdicts made so far; the second start asks only for the rest."""
     from conftest import free_port
     from workbench.config.serve import ServeConfig
     from workbench.serving.server import start_in_thread
@@ -124,15 +125,27 @@ def test_pairs_judged_over_http_by_the_served_run_join_the_review_and_the_datase
     server = start_in_thread(ServeConfig(run=str(lora_run.run_dir), port=free_port()))
     try:
         out = data_dir / "generated" / "judged.jsonl"
-        steps = []
-        result = generate_dataset(_cfg(lora_run.run_dir, pasted="\n\n".join(r["response"] for r in SAMPLE[:3]),
-                                       name="judged", out=str(out), judge_url=server.url, judge_model="base",
-                                       judge_max_tokens=12),
-                                  progress=lambda done, total, what: steps.append(what))
+        cfg = _cfg(lora_run.run_dir, pasted="\n\n".join(r["response"] for r in SAMPLE[:6]), name="judged",
+                   out=str(out), judge_url=server.url, judge_model="base", judge_max_tokens=12,
+                   judge_concurrency=1)  # rounds of 4 requests: a stop after the first leaves 2 pairs to judge
+        stop, steps = threading.Event(), []
+
+        def stop_after_a_round(done, total, what):
+            steps.append(what)
+            if what == "judging" and done >= 1:
+                stop.set()
+
+        first = generate_dataset(cfg, progress=stop_after_a_round, stop=stop)
+        assert first.state == "stopped" and "stopped while judging" in first.summary() and not out.exists()
+        work = WorkDir(Path(first.work))
+        assert len(work.judgements()) == 4 and not work.pairs()
+        result = generate_dataset(cfg, progress=lambda done, total, what: steps.append(what))
     finally:
         server.stop()
+    lines = [json.loads(x) for x in work.file("judgements.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted(x["id"] for x in lines) == sorted(p["id"] for p in result.pairs)  # each pair judged once
     assert "judging" in steps and result.judge["model"] == "base" and result.judge["rubric"] == "pair"
-    assert result.judge["judged_rows"] + result.judge["failed_rows"] == 3 and "judge base: " in result.summary()
+    assert result.judge["judged_rows"] + result.judge["failed_rows"] == 6 and "judge base: " in result.summary()
     for p in result.pairs:  # a score in 0-100, or the reason the weak judge's reply could not be read
         assert (p["judge_status"] == "ok") == (p["judge_score"] is not None)
         assert p["judge_score"] is None or 0 <= p["judge_score"] <= 100

@@ -9,7 +9,7 @@ from workbench.config.judge import JudgeConfig
 from workbench.core.errors import ConfigError
 from workbench.judging import rubric as rubrics
 from workbench.judging.parse import JudgeOutputError, parse_score, parse_verdict
-from workbench.judging.run import _fill_verdicts, judge_rows
+from workbench.judging.run import _fill_verdicts, judge_pairs, judge_rows, judgement_key
 from workbench.judging.stats import mean_ci, pairwise_summary, wilson
 
 
@@ -101,6 +101,30 @@ def test_an_unreachable_judge_fails_rows_not_the_evaluation():
     summary = judge_rows(rows, cfg)
     assert summary["failed_rows"] == 3 and summary["mean_score"] is None and summary["judged_rows"] == 0
     assert all(r["judge_status"].startswith("unreachable host 127.0.0.1:") for r in rows), rows[0]
+
+
+def test_a_resumed_generation_reuses_only_final_verdicts_of_the_same_judge():
+    """What a stopped Generate kept: a verdict read (or unreadable) by this judge is reused; a failed request, or
+    another judge's verdict, is asked again (here of a real closed port, so it fails with its status)."""
+    pairs = [{"id": f"t:{i}", "instruction": "Say hi", "text": "hi"} for i in range(4)]
+    cfg = JudgeConfig(url=f"http://127.0.0.1:{free_port()}/v1", model="m", retries=0, timeout=5)
+    key = judgement_key(cfg, "pair")
+    known = {"t:0": {"judge": key, "judge_score": 80, "judge_reason": "fine", "judge_status": "ok", "final": True},
+             "t:1": {"judge": key, "judge_score": None, "judge_reason": None, "judge_status": "unparseable",
+                     "final": True},
+             "t:2": {"judge": key, "judge_score": None, "judge_reason": None, "judge_status": "HTTP 503",
+                     "final": False},
+             "t:3": {"judge": "other|judge|pair|64", "judge_score": 10, "judge_reason": "", "judge_status": "ok",
+                     "final": True}}
+    asked = []
+    summary = judge_pairs(pairs, cfg, known=known, record=asked.extend)
+    assert [j["id"] for j in asked] == ["t:2", "t:3"] and not any(j["final"] for j in asked)
+    assert [p["judge_score"] for p in pairs] == [80, None, None, None]
+    assert pairs[1]["judge_status"] == "unparseable" and pairs[2]["judge_status"].startswith("unreachable host")
+    assert (summary["judged_rows"], summary["failed_rows"], summary["mean_score"]) == (1, 3, 80)
+    again = []
+    assert judge_pairs(pairs[:2], cfg, known=known, record=again.extend)["judged_rows"] == 1
+    assert again == []  # everything was known: nothing was asked
 
 
 def test_the_summary_shows_the_judge_and_a_score_histogram():

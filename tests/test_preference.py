@@ -73,6 +73,27 @@ def test_formats_are_detected_mapped_and_unusable_pairs_counted(pair_file):
     assert len(pref.load_pairs(str(pair_file), "kto").rows) == 24
 
 
+def test_the_judges_preferred_answer_is_chosen(tmp_path):
+    """An evaluation judged pairwise as a stronger judge leaves it (verdicts written here: the embedded judge never
+    decides a row, tests/test_e2e_serve_judge.py): a win makes the adapter's answer `chosen`, a loss the base's;
+    ties and failed rows are skipped and counted."""
+    from workbench.evaluation.preference import pairs_from_eval
+
+    def row(verdict, adapter, base):
+        return {"input": f"Write about {adapter}", "generated": adapter, "base_generated": base,
+                "ground_truth": "ref", "judge_verdict": verdict}
+
+    (tmp_path / "eval").mkdir()
+    rows = [row("win", "a fine answer", "off topic"), row("loss", "wrong words", "the right words"),
+            row("tie", "same", "same too"), row(None, "x y", "z w")]
+    (tmp_path / "eval" / "judged.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    built = pairs_from_eval(tmp_path, "judged", tmp_path / "pairs.jsonl", source="judge", min_difference=0.1)
+    assert built["pairs"] == 2 and built["skipped"]["no judge verdict"] == 2
+    pairs = [json.loads(line) for line in (tmp_path / "pairs.jsonl").read_text().splitlines()]
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("a fine answer", "off topic"),
+                                                             ("the right words", "wrong words")]
+
+
 def test_min_difference_keeps_only_pairs_that_differ_enough():
     rows = [{"prompt": "p", "chosen": "the cat sat on the mat", "rejected": "the cat sat on the hat"},
             {"prompt": "p", "chosen": "Paris", "rejected": "a completely different answer"}]

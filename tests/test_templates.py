@@ -21,7 +21,8 @@ REVERSE = ("### Instruction:\nUse the Input below to create an instruction, whic
            "the input using an LLM.\n\n### Input:\n")
 PREFACE_IN = ("Below is an instruction that describes a task, paired with an input that provides further context. "
               "Write a response that appropriately completes the request.\n\n")
-PREFACE_NO = "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n"
+PREFACE_NO = ("Below is an instruction that describes a task. Write a response that appropriately completes the "
+              "request.\n\n")
 SMOL_SYSTEM = "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
 
 # template → row → [(text, trained)] exactly. {bos}/{eos} are SmolLM2's <|im_start|> / <|im_end|>.
@@ -111,7 +112,8 @@ def test_chatml_equals_smollm2_chat_template(tokenizer):
     """With an explicit system message the chatml file renders exactly SmolLM2's own template, tokens too."""
     t = registry.load("chatml")
     msgs = CHAT["messages"]
-    assert "".join(s for s, _ in rendering.render(t, CHAT, tokenizer)) == tokenizer.apply_chat_template(msgs, tokenize=False)
+    rendered = "".join(s for s, _ in rendering.render(t, CHAT, tokenizer))
+    assert rendered == tokenizer.apply_chat_template(msgs, tokenize=False)
     ids = tokenizer.apply_chat_template(msgs, tokenize=True)
     ids = ids["input_ids"] if not isinstance(ids, list) else ids
     assert tokenizing.encode_row(t, CHAT, tokenizer)["input_ids"] == list(ids)
@@ -132,8 +134,8 @@ def test_rendering_never_runs_code(tokenizer):
     t = registry.parse('kind: instruction\nprompt: "{{ 7*7 }} {instruction.__class__} {__import__} {instruction}\\n"\n'
                 'response: "{output}"\neos: false\n', "evil")
     row = {"instruction": "{output} {{ 7*7 }}", "input": "", "output": "secret"}
-    assert rendering.render(t, row, tokenizer) == [("{{ 7*7 }} {instruction.__class__} {__import__} {output} {{ 7*7 }}\n", False),
-                                           ("secret", True)]
+    literal = "{{ 7*7 }} {instruction.__class__} {__import__} {output} {{ 7*7 }}\n"
+    assert rendering.render(t, row, tokenizer) == [(literal, False), ("secret", True)]
     assert "unknown placeholders" in schema.lint(t)[0]
 
 
@@ -160,7 +162,8 @@ def test_save_validates_and_never_overwrites_silently(tmp_path, monkeypatch):
     with pytest.raises(TemplateError, match="unknown template keys"):
         registry.save_text("kind: instruction\nprompt: x\nscript: rm -rf /\n", "broken")
     with pytest.raises(TemplateError, match="train_roles"):
-        registry.save_text("kind: chat\nroles: {user: {prefix: a}, assistant: {prefix: b}}\ntrain_roles: [tool]\n", "broken")
+        registry.save_text("kind: chat\nroles: {user: {prefix: a}, assistant: {prefix: b}}\n"
+                           "train_roles: [tool]\n", "broken")
     assert not (folder / "broken.yaml").exists() and not list(folder.glob(".*"))  # no temp files left
     (folder / "dropped.yaml").write_text("kind: instruction\nprompt: 'Q: {instruction}\\nA: '\n")
     assert registry.load("dropped").prompt.startswith("Q:")  # a dropped file is a template

@@ -2,8 +2,9 @@
 (once), label the chunks not yet labelled in batches (the evaluation's batched path), score every candidate,
 then build the pairs for review and, when an output is given, write the dataset.
 
-Labels are appended to the work folder batch by batch, so a stop or a kill loses at most one batch and a
-second start with the same settings labels only what is missing: every chunk ends up exactly once.
+Labels (and the judge's verdicts) are appended to the work folder batch by batch, so a stop or a kill loses at
+most one batch and a second start with the same settings labels (and judges) only what is missing: every chunk
+ends up labelled exactly once.
 """
 from __future__ import annotations
 
@@ -43,8 +44,9 @@ class GenerationResult:
 
     def summary(self) -> str:
         if self.state != "completed":
-            return (f"stopped after {self.labelled:,} of {self.total:,} chunks; start it again with the same "
-                    f"settings to label the rest ({self.work})")
+            where = ("while judging, every chunk labelled" if self.labelled == self.total
+                     else f"after {self.labelled:,} of {self.total:,} chunks")
+            return f"stopped {where}; start it again with the same settings to finish it ({self.work})"
         kept = f" · kept {self.kept:,} → {self.dataset}" if self.dataset else " · review them in the Generate tab"
         judged = f" · {judge_text(self.judge)}" if self.judge else ""
         return f"{len(self.pairs):,} pairs labelled and scored in {self.seconds:.0f} s{judged}{kept}"
@@ -144,7 +146,10 @@ def generate_dataset(cfg: GenerateConfig, progress: Progress | None = None,
     if judge.enabled:
         from workbench.judging.run import judge_pairs
 
-        verdict = judge_pairs(pairs, judge, progress=lambda d, n: progress and progress(d, n, "judging"))
+        verdict = judge_pairs(pairs, judge, progress=lambda d, n: progress and progress(d, n, "judging"),
+                              known=p.work.judgements(), record=p.work.append_judgements, stop=stop)
+        if verdict is None:
+            return GenerationResult("stopped", display(p.work.path), done, len(chunks), seconds=time.time() - t0)
         p.work.save_summary(p.work.summary() | {"judge": verdict})
         log.info("judge %s: mean score %s (%d pairs failed)", verdict["model"], verdict["mean_score"],
                  verdict["failed_rows"])

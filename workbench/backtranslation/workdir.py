@@ -3,6 +3,7 @@
   config.yaml    the GenerateConfig it runs with (a second start must describe the same labelling)
   chunks.jsonl   the chunks to label, written once
   labels.jsonl   one line per labelled chunk (its candidates and their scores), appended batch by batch
+  judgements.jsonl  one line per judged pair (when a judge is set), appended round by round
   pairs.jsonl    the scored pairs once every chunk is labelled (best candidate, flags) - what review shows
   summary.json   counts of the reading and chunking, for the card
 """
@@ -87,10 +88,25 @@ class WorkDir:
     def save_summary(self, summary: dict) -> None:
         atomic_write_text(self.file("summary.json"), json.dumps(summary, indent=2, ensure_ascii=False))
 
-    # -- labels: appended, so a stop or a kill loses at most the batch being written ----------------
+    # -- labels and judgements: appended, so a stop or a kill loses at most the batch being written ---
     def labels(self) -> dict[str, dict]:
-        """Labelled chunks by id (the last line wins); a torn last line from a killed worker is cut off."""
-        f = self.file("labels.jsonl")
+        """Labelled chunks by id (the last line wins)."""
+        return self._appended("labels.jsonl")
+
+    def append_labels(self, records: list[dict]) -> None:
+        self._append("labels.jsonl", records)
+
+    def judgements(self) -> dict[str, dict]:
+        """The judge's verdicts on pairs by id (judging/run.py judge_pairs decides which it reuses)."""
+        return self._appended("judgements.jsonl")
+
+    def append_judgements(self, records: list[dict]) -> None:
+        self._append("judgements.jsonl", records)
+
+    def _appended(self, name: str) -> dict[str, dict]:
+        """An appended file's records by id (the last line wins); a torn last line from a killed worker is cut
+        off."""
+        f = self.file(name)
         if not f.exists():
             return {}
         data = f.read_bytes()
@@ -105,8 +121,8 @@ class WorkDir:
                 out[record["id"]] = record
         return out
 
-    def append_labels(self, records: list[dict]) -> None:
-        with open(self.file("labels.jsonl"), "a", encoding="utf-8") as fh:
+    def _append(self, name: str, records: list[dict]) -> None:
+        with open(self.file(name), "a", encoding="utf-8") as fh:
             fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
             fh.flush()
             os.fsync(fh.fileno())

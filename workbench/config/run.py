@@ -41,8 +41,8 @@ class AdapterCfg:
     r: int = opt(16, "LoRA rank: size of the low-rank update.", min=1, max=1024)
     alpha: int = opt(32, "LoRA alpha: the update is scaled by alpha / r.", min=1, max=4096)
     dropout: float = opt(0.0, "Dropout on the LoRA input. 0 lets PEFT skip a masked copy of every adapted "
-                         "input (+14% tokens/s on CPU, benchmarks/NOTES.md); 0.05-0.1 can help long runs on small data.",
-                         min=0.0, max=0.9)
+                         "input (+14% tokens/s on CPU, benchmarks/NOTES.md); 0.05-0.1 can help long runs on small "
+                         "data.", min=0.0, max=0.9)
     target_modules: str = opt("all-linear", "Modules that get adapters: 'all-linear' or a comma list "
                               "such as 'q_proj,v_proj'.")
     bias: str = opt("none", "Which biases to train.", choices=["none", "all", "lora_only"])

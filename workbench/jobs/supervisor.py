@@ -253,7 +253,7 @@ def _failure(job: Job, code: int, run_status: dict) -> str:
         why = f"the worker exited with code {code}"
     detail = run_status.get("error") if run_status.get("state") == "failed" else None
     tail = log_tail(job.id)
-    return f"{why}" + (f": {detail}" if detail else "") + (f"\n--- last lines of worker.log ---\n{tail}" if tail else "")
+    return why + (f": {detail}" if detail else "") + (f"\n--- last lines of worker.log ---\n{tail}" if tail else "")
 
 
 def log_tail(job_id: str, lines: int = LOG_TAIL_LINES) -> str:

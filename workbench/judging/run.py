@@ -3,6 +3,7 @@ over HTTP, batched in-process), read each reply, and add the judge's columns to 
 request or reply failed gets its status and is counted in `failed_rows`; it never stops the evaluation."""
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -16,6 +17,8 @@ from workbench.judging.stats import mean_ci, pairwise_summary
 # The columns a judge adds to an evaluation's rows (evaluation/results.py COLUMNS lists them too).
 COLUMNS = ["judge_score", "base_judge_score", "judge_verdict", "judge_reason", "judge_status"]
 # Pairwise, adapter's view: answer A is the adapter's in the first order, the base's in the second.
+# Generate judges its pairs in rounds of this many requests per concurrency slot: a stop waits for one round at most.
+ROUND_PER_SLOT = 4
 _OUTCOME = {("A", "first"): "win", ("B", "first"): "loss", ("A", "second"): "loss", ("B", "second"): "win"}
 
 
@@ -91,25 +94,64 @@ def judge_rows(rows: list[dict], cfg: JudgeConfig, judge=None,
 
 
 def judge_pairs(pairs: list[dict], cfg: JudgeConfig, judge=None,
-                progress: Callable[[int, int], None] | None = None) -> dict:
+                progress: Callable[[int, int], None] | None = None, known: dict[str, dict] | None = None,
+                record: Callable[[list[dict]], None] | None = None, stop: threading.Event | None = None
+                ) -> dict | None:
     """Score generated pairs (Generate: instruction + the user's text) with the `pair` rubric: fills each pair's
-    judge_score / judge_reason / judge_status and returns {model, rubric, mean_score, failed_rows, seconds}."""
+    judge_score / judge_reason / judge_status and returns {model, rubric, mean_score, failed_rows, seconds}.
+
+    Resumable: the pairs are judged in rounds of `concurrency` x ROUND_PER_SLOT; after each round `record` gets
+    its judgements ({id, judge, judge_score, judge_reason, judge_status, final}) to keep, and a set `stop` ends
+    the judging there (returns None). `known` holds the judgements a stopped run kept, by pair id: those of the
+    same judge (judgement_key) and final (a reply was read, or could not be) are not asked again; a request that
+    failed (unreachable, 401, timeout) is."""
     rubric = rubrics.for_mode("pair", cfg.validate().rubric)
-    chats = [rubric.messages(instruction=p["instruction"], text=p["text"]) for p in pairs]
+    key = judgement_key(cfg, rubric.name)
+    done = {i: j for i, j in (known or {}).items() if j.get("judge") == key and j.get("final")}
+    todo = [p for p in pairs if p["id"] not in done]
     t0 = time.time()
-    judge = judge or make_judge(cfg)
-    replies = ask(judge, chats, progress)
-    for p, reply in zip(pairs, replies):
-        p.update(judge_score=None, judge_reason=None, judge_status="ok")
+    if todo:
+        judge = judge or make_judge(cfg)
         try:
-            if isinstance(reply, Exception):
-                raise reply
-            p["judge_score"], p["judge_reason"] = parse_score(reply)
-        except (JudgeOutputError, JudgeCallError) as e:  # the pair's status; the others go on
-            p["judge_status"] = str(e)
+            step = cfg.concurrency * ROUND_PER_SLOT
+            for start in range(0, len(todo), step):
+                if stop is not None and stop.is_set():
+                    return None
+                batch = todo[start:start + step]
+                offset = len(pairs) - len(todo) + start
+                replies = judge.complete_all([rubric.messages(instruction=p["instruction"], text=p["text"])
+                                              for p in batch],
+                                             progress and (lambda d, n: progress(offset + d, len(pairs))))
+                made = [{"id": p["id"], "judge": key, **_pair_judgement(reply)} for p, reply in zip(batch, replies)]
+                done.update((j["id"], j) for j in made)
+                if record:
+                    record(made)
+        finally:
+            judge.close()
+    for p in pairs:
+        p.update({c: done[p["id"]][c] for c in ("judge_score", "judge_reason", "judge_status")})
     scores = [p["judge_score"] for p in pairs if p["judge_status"] == "ok"]
-    return {"model": judge.name, "rubric": rubric.name, "mean_score": _mean(scores), "judged_rows": len(scores),
-            "failed_rows": len(pairs) - len(scores), "seconds": round(time.time() - t0, 1)}
+    return {"model": cfg.judge_name(), "rubric": rubric.name, "mean_score": _mean(scores),
+            "judged_rows": len(scores), "failed_rows": len(pairs) - len(scores), "seconds": round(time.time() - t0, 1)}
+
+
+def judgement_key(cfg: JudgeConfig, rubric: str) -> str:
+    """Who judged, and how: a kept judgement is reused only by the same judge with the same rubric."""
+    return f"{cfg.url.strip()}|{cfg.judge_name()}|{rubric}|{cfg.max_tokens}"
+
+
+def _pair_judgement(reply) -> dict:
+    """A reply's score and reason, or its status. `final`: asking again would not change it (a reply that could
+    not be read comes back the same from a greedy judge; a failed request may succeed next time)."""
+    try:
+        if isinstance(reply, Exception):
+            raise reply
+        score, reason = parse_score(reply)
+        return {"judge_score": score, "judge_reason": reason, "judge_status": "ok", "final": True}
+    except JudgeOutputError as e:
+        return {"judge_score": None, "judge_reason": None, "judge_status": str(e), "final": True}
+    except JudgeCallError as e:
+        return {"judge_score": None, "judge_reason": None, "judge_status": str(e), "final": False}
 
 
 def _fill_scores(rows: list[dict], found: dict) -> None:

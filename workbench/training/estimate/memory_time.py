@@ -5,7 +5,8 @@ Memory = weights (bytes per parameter by dtype / 4-bit / 8-bit) + trainable stat
 optimizer moments) + activations (batch x length x hidden x layers x ~34 bytes at 16-bit, Korthikanti et al.
 2022; only the layer inputs with gradient checkpointing) + logits + a fixed runtime overhead.
 Time = training FLOPs per token (4N for adapters on a frozen base, 6N for full training, +2N recompute with
-checkpointing) over this device's measured matmul speed at a typical utilisation. These are estimates: they say
+checkpointing) over this device's measured matmul speed at a typical utilisation. Preference methods run
+several sequences per row (passes()). These are estimates: they say
 whether a run is in the right range, not to the second; tests/test_estimate_measured.py holds them to a real run.
 """
 from __future__ import annotations
@@ -27,6 +28,16 @@ RUNTIME_OVERHEAD = {"cpu": 1.0 * GB, "cuda": 1.0 * GB}  # interpreter + torch + 
 UTILISATION = {"cpu": 0.9, "cuda": 0.35}
 CPU_16BIT_SLOWDOWN = 13  # a bf16 LoRA step on a CPU without native bf16, measured on this project's CI machine
 CHECKPOINTING_SLOWDOWN = 2  # extra forward FLOPs per parameter and token
+
+
+def passes(cfg: RunConfig) -> tuple[int, int]:
+    """Sequences each training row sends through the model: (with gradients, forward only). DPO and ORPO run
+    chosen and rejected; DPO's and KTO's reference is a forward pass with the adapter disabled (none while
+    training with pref.precompute_ref: it runs once before); KTO also scores a mismatched completion per row for
+    its KL term, without gradients. DPO against SFT measured 2.95x the step time (this counts 3x) and 1.51x the
+    process memory (benchmarks/preference.py)."""
+    method, reference = cfg.train.method, 0 if cfg.pref.precompute_ref else 1
+    return {"dpo": (2, 2 * reference), "orpo": (2, 0), "kto": (1, 1 + 2 * reference)}.get(method, (1, 0))
 
 
 @dataclass
@@ -74,7 +85,7 @@ def memory(cfg: RunConfig, shape: ModelShape, device: str, dtype: str, quant: st
     # Full training's weights are already counted above; adapters add their own weights.
     trainable_state = trainable * ((0 if full else trainable_bytes) + trainable_bytes + opt)
 
-    tokens = t.batch_size * d.max_length  # per micro-batch: what sits in memory at once
+    tokens = t.batch_size * d.max_length * passes(cfg)[0]  # per micro-batch: what sits in memory at once
     per_layer = ACTIVATION_BYTES_PER_TOKEN_HIDDEN_LAYER_16BIT * nbytes / 2 * tokens * shape.hidden
     if t.gradient_checkpointing:  # keep each layer's input, recompute one layer at a time
         activations = shape.layers * tokens * shape.hidden * nbytes + per_layer
@@ -95,7 +106,9 @@ def step_seconds(cfg: RunConfig, shape: ModelShape, device: str, dtype: str, qua
     if t.gradient_checkpointing:
         flops_per_token += CHECKPOINTING_SLOWDOWN * shape.matmul_params
     flops_per_token += 12 * shape.layers * d.max_length * shape.hidden  # attention scores, forward + backward
-    tokens_per_step = t.batch_size * d.max_length * t.grad_accum
+    with_grad, forward_only = passes(cfg)
+    flops_per_token = with_grad * flops_per_token + forward_only * 2 * shape.matmul_params
+    tokens_per_step = t.batch_size * d.max_length * t.grad_accum  # the rows' own tokens, per sequence
     speed = matmul_flops
     if device == "cpu" and dtype != "float32":
         speed /= CPU_16BIT_SLOWDOWN

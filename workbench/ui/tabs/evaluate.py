@@ -128,10 +128,12 @@ def _histogram(rows: list[dict], other: str):
 
 @handler
 def evaluate(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base, baseline="",
-             progress=gr.Progress()):
-    """Generate for n rows (0 = all) of the run's held-out split or a file; score and save them, in this
-    request (for programs; the button queues a job instead)."""
-    cfg = eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base, baseline)
+             judge_mode="score", judge_url="", judge_model="", judge_key_env="", judge_local="", judge_rubric="",
+             judge_concurrency=4, progress=gr.Progress()):
+    """Generate for n rows (0 = all) of the run's held-out split or a file; score them (and judge them, when a
+    judge is set) and save them, in this request (for programs; the button queues a job instead)."""
+    cfg = eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tokens, compare_base, baseline,
+                      judge_mode, judge_url, judge_model, judge_key_env, judge_local, judge_rubric, judge_concurrency)
 
     def report(done, total, what):
         progress(done / max(total, 1), desc=f"{what}: {done}/{total}")
@@ -257,7 +259,7 @@ def build_evaluate_tab(app: gr.Blocks) -> None:
                show_progress="hidden")
     # /evaluate answers in one call, for programs; the page itself never waits on it (the button queues a job).
     api_only = gr.Button(visible=False)
-    api_only.click(evaluate, form, [summary, table, name], api_name="evaluate")
+    api_only.click(evaluate, form + judge_inputs, [summary, table, name], api_name="evaluate")
     sort_by.change(sort_table, [table, sort_by], table, api_name="sort_eval")
     csv_btn.click(export_csv, [run, name, table], exported, api_name="export_eval_csv")
     jsonl_btn.click(export_jsonl, [run, name, table], exported, api_name="export_eval_jsonl")

@@ -50,7 +50,7 @@ def open_generation(name, threshold, judge_threshold=0):
         done = len(work.labels())
         total = len(work.chunks() or [])
         raise DataError(f"generation '{name}' is not finished ({done} of {total} chunks labelled)",
-                        "resume its job to label the rest")
+                        "resume its job to finish it")
     rows = review.table_rows(pairs, limits(threshold, judge_threshold))
     return _frame(rows), survivors_text(work, rows)
 
