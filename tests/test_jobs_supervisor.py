@@ -144,7 +144,10 @@ def test_a_supervisor_and_its_worker_killed_then_resume_reaches_the_same_final_s
 
 
 @pytest.mark.slow
-def test_an_idle_supervisor_keeps_a_warm_worker_that_runs_the_next_job(outputs):
+def test_an_idle_supervisor_keeps_a_warm_worker_that_runs_the_next_job(outputs, monkeypatch):
+    from workbench.jobs import supervisor
+
+    monkeypatch.setattr(supervisor, "WARM_AFTER_IDLE_S", 1.0)  # the 10 s wait is for the app's start-up
     sup = Supervisor(poll_s=0.2).start()
     try:
         assert wait_for(lambda: sup.warm.ready.is_set(), 120, 0.2, "the standby to warm up")

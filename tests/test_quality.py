@@ -22,7 +22,8 @@ def test_the_cpu_demo_adapter_beats_the_base_model_on_held_out_rows(tmp_path):
     result = train(cfg, progress_bar=False)
     assert result.state == "completed" and result.global_step == 60, result.error
 
-    summary = evaluate(result.run_dir, split="validation", n=0, max_new_tokens=48, save=False).summary
+    # Batches of 16: the same greedy answers as 8 (ROUGE-L 0.261 vs 0.115 both ways), 29 s instead of 35 s.
+    summary = evaluate(result.run_dir, split="validation", n=0, max_new_tokens=48, batch_size=16, save=False).summary
     print(f"\nheld-out ROUGE-L over {summary['n']} rows: adapter {summary['adapter_rouge_l']:.3f}, "
           f"base {summary['base_rouge_l']:.3f}; eval loss {result.eval_loss:.3f}")
     assert summary["n"] >= 20

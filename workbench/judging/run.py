@@ -16,9 +16,9 @@ from workbench.judging.stats import mean_ci, pairwise_summary
 
 # The columns a judge adds to an evaluation's rows (evaluation/results.py COLUMNS lists them too).
 COLUMNS = ["judge_score", "base_judge_score", "judge_verdict", "judge_reason", "judge_status"]
-# Pairwise, adapter's view: answer A is the adapter's in the first order, the base's in the second.
 # Generate judges its pairs in rounds of this many requests per concurrency slot: a stop waits for one round at most.
 ROUND_PER_SLOT = 4
+# Pairwise, adapter's view: answer A is the adapter's in the first order, the base's in the second.
 _OUTCOME = {("A", "first"): "win", ("B", "first"): "loss", ("A", "second"): "loss", ("B", "second"): "win"}
 
 

@@ -6,8 +6,8 @@ optimizer moments) + activations (batch x length x hidden x layers x ~34 bytes a
 2022; only the layer inputs with gradient checkpointing) + logits + a fixed runtime overhead.
 Time = training FLOPs per token (4N for adapters on a frozen base, 6N for full training, +2N recompute with
 checkpointing) over this device's measured matmul speed at a typical utilisation. Preference methods run
-several sequences per row (passes()). These are estimates: they say
-whether a run is in the right range, not to the second; tests/test_estimate_measured.py holds them to a real run.
+several sequences per row (passes()). These are estimates: they say whether a run is in the right range, not to
+the second; tests/test_estimate_measured.py holds them to a real run.
 """
 from __future__ import annotations
 
