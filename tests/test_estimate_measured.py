@@ -2,8 +2,11 @@
 
 The other estimate tests check orderings (4-bit < 16-bit, longer rows need more); this one checks the numbers
 themselves, so a wrong constant in training/estimate/memory_time.py fails here. The run happens in a fresh
-Python process: ru_maxrss is a per-process high-water mark, and in the test process it would already hold
-whatever earlier tests loaded. Both tests read the one measurement. Run this file as a script to print it:
+Python process, whose peak is read from /proc/self/status (VmHWM): the test process already holds whatever
+earlier tests loaded. Not ru_maxrss: Linux carries the parent's high-water mark over an exec into the child's
+ru_maxrss, so inside the whole suite the child reported pytest's 2.5-3.6 GB as its own peak (the run's bytes
+measured 2540-3160 MiB in the suite against 1227-1301 MiB alone, until this was found). Both tests read the one
+measurement. Run this file as a script to print it:
 
     HF_HUB_OFFLINE=1 .venv/bin/python tests/test_estimate_measured.py /tmp/wb-measure
 """
@@ -25,10 +28,17 @@ MEASURED = {"train.max_steps": 6, "train.batch_size": 2, "data.max_length": 128,
             "train.eval_steps": 0}
 
 
+def peak_rss() -> int:
+    """This process's own RSS high-water mark in bytes (VmHWM, Linux), from its exec on."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def measure(out_dir: str | Path) -> dict:
     """Estimate, then train, in this process: peak memory above the pre-training baseline, step times, and
     how much of the machine's CPU other processes took while the probe and the steps ran."""
-    import resource
     import time
 
     import peft  # noqa: F401 - imported before the baseline: library code is the runtime overhead, not the run
@@ -67,7 +77,7 @@ def measure(out_dir: str | Path) -> dict:
     steps = StepMarks()
     baseline = me.memory_info().rss
     result = train(cfg, plan=plan, progress_bar=False, extra_callbacks=[steps])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    peak = peak_rss()
     if result.state != "completed":
         raise SystemExit(f"the measured run {result.state}: {result.error}")
     elapsed = [r["elapsed_s"] for r in RunDir(result.run_dir).read_metrics() if "loss" in r]
@@ -89,9 +99,9 @@ def measured(tmp_path_factory) -> dict:
 @pytest.mark.slow
 def test_memory_estimate_is_within_2x_of_a_measured_run(measured):
     """The whole process's peak against the whole estimate, which is what the fit verdict compares with the
-    free memory, within 0.5x-2x; and the bytes above the pre-training RSS (the model, adapters, optimizer,
-    activations) against the estimate less its fixed runtime overhead, which stands for the libraries already
-    in the baseline, within 3x (see below).
+    free memory, and the bytes above the pre-training RSS (the model, adapters, optimizer, activations) against
+    the estimate less its fixed runtime overhead, which stands for the libraries already in the baseline: each
+    within 0.5x-2x.
 
     Why 2x: the estimate decides "fits or not"; off by more, the verdict misleads for any run near the limit.
     Memory does not depend on what else the machine is doing, so this bound holds on a busy machine too.
@@ -103,10 +113,7 @@ def test_memory_estimate_is_within_2x_of_a_measured_run(measured):
                f"{est['total_bytes'] / 2**20:.0f} MiB")
     # The whole-process peak is what the fit verdict compares with the free memory: within 2x.
     assert 0.5 <= est["total_bytes"] / measured["peak_rss"] <= 2, numbers
-    # The bytes above the baseline vary more between runs of this same test on this machine: 1227-1301 MiB
-    # alone or in a short session, 2540-2591 MiB inside the whole suite (cause not found yet; the peak check
-    # above held in both). Within 3x still fails a constant that is badly wrong.
-    assert 1 / 3 <= estimated_run / measured["run_bytes"] <= 3, numbers
+    assert 0.5 <= estimated_run / measured["run_bytes"] <= 2, numbers
 
 
 @pytest.mark.slow

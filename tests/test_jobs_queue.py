@@ -102,3 +102,20 @@ def test_on_a_cpu_a_job_starts_only_when_no_supervisor_runs_one(jobs_db):
     assert queue.claim("this-app", Supervisor._fits) is None  # its job holds the CPU
     queue.set_state("job-001", "completed")
     assert queue.claim("this-app", Supervisor._fits).id == "job-002"
+
+
+def test_start_now_is_refused_while_a_worker_holds_the_cpu(jobs_db):
+    """The Train tab's Start asks the supervisor's own rule (Supervisor._fits) about a job that is not queued yet;
+    with a job already running (claimed, nothing waiting) it must refuse in words, not fail on the question."""
+    from conftest import quick_config
+    from workbench.jobs.processes import gpu_ids
+    from workbench.jobs.supervisor import Supervisor
+    from workbench.ui.tabs.train_run import submit_run
+
+    if gpu_ids():
+        pytest.skip("this machine has GPUs: jobs share them by device instead")
+    queue.insert(_job(1))
+    assert queue.claim("another-app", Supervisor._fits).id == "job-001"
+    with pytest.raises(JobError, match="job-001 .* is running: one run at a time"):
+        submit_run(quick_config(jobs_db.parent / "run"), now=True)
+    assert [j.id for j in queue.list_jobs()] == ["job-001"]  # nothing was queued

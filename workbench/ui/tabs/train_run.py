@@ -66,7 +66,8 @@ def submit_run(cfg: RunConfig, processes: int = 1, *, now: bool) -> str:
 
         waiting = queue.list_jobs(("queued",))
         active = queue.list_jobs(queue.ACTIVE)
-        if waiting or Supervisor._fits(SimpleNamespace(processes=int(processes or 1)), active) is None:
+        wanted = SimpleNamespace(kind="train", processes=int(processes or 1))  # what _fits reads of a job
+        if waiting or Supervisor._fits(wanted, active) is None:
             busy = (active or waiting)[0]
             raise JobError(f"job {busy.id} ({busy.name}) is {busy.state}: one run at a time on this machine",
                            "press 'Add to queue' to run this one after it")
