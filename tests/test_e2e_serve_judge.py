@@ -125,7 +125,7 @@ class Flaky(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def log_message(self, *args):
-        pass
+        """Silent: the stdlib server would print every request to stderr."""
 
 
 @pytest.mark.slow

@@ -105,8 +105,8 @@ def test_on_a_cpu_a_job_starts_only_when_no_supervisor_runs_one(jobs_db):
 
 
 def test_start_now_is_refused_while_a_worker_holds_the_cpu(jobs_db):
-    """The Train tab's Start asks the supervisor's own rule (Supervisor._fits) about a job that is not queued yet;
-    with a job already running (claimed, nothing waiting) it must refuse in words, not fail on the question."""
+    """The Train tab's Start asks the supervisor's own rule (processes.devices_for) about a job that is not queued
+    yet; with a job already running (claimed, nothing waiting) it must refuse in words, not fail on the question."""
     from conftest import quick_config
     from workbench.jobs.processes import gpu_ids
     from workbench.jobs.supervisor import Supervisor

@@ -1,5 +1,5 @@
 """Processes the supervisor watches: identity that survives a restart (pid AND start time, since a pid alone
-can be reused), liveness, and this machine's devices."""
+can be reused), liveness, and this machine's devices and who may use them."""
 from __future__ import annotations
 
 import functools
@@ -8,6 +8,8 @@ import socket
 from pathlib import Path
 
 import psutil
+
+from workbench.jobs.kinds import get_kind
 
 HOST = socket.gethostname()
 
@@ -62,3 +64,16 @@ def gpu_ids() -> tuple[int, ...]:
     if visible is not None:
         return tuple(int(d) for d in visible.split(",") if d.strip().isdigit())
     return tuple(sorted(int(p.name[len("nvidia"):]) for p in Path("/dev").glob("nvidia[0-9]*")))
+
+
+def devices_for(kind: str, processes: int, active: list) -> tuple[int, ...] | None:
+    """The GPUs a job of `kind` on `processes` processes gets beside the running jobs (of every supervisor), () on
+    a CPU; None: not yet. The one rule for a supervisor's claim and for the Train tab's Start."""
+    gpus = gpu_ids()
+    if not gpus:
+        # CPU: one job at a time (each one uses every core), but kinds that mostly wait (serve) run beside them
+        busy = any(get_kind(j.kind).cpu_exclusive for j in active)
+        return None if busy and get_kind(kind).cpu_exclusive else ()
+    busy_gpus = {int(d) for j in active for d in (j.devices or "").split(",") if d}
+    free = [g for g in gpus if g not in busy_gpus]
+    return tuple(free[:processes]) if len(free) >= processes else None

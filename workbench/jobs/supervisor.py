@@ -25,7 +25,7 @@ from pathlib import Path
 from workbench.core.paths import PROJECT_ROOT, outputs_dir
 from workbench.jobs import queue
 from workbench.jobs.kinds import get_kind
-from workbench.jobs.processes import gpu_ids, own_identity, owner_alive, same_process_alive, start_time
+from workbench.jobs.processes import devices_for, gpu_ids, own_identity, owner_alive, same_process_alive, start_time
 from workbench.jobs.queue import Job
 from workbench.jobs.standby import WarmWorker, close_pipes
 from workbench.jobs.submit import config_file, job_folder, kill_group, request_stop
@@ -145,15 +145,7 @@ class Supervisor:
     # -- devices ------------------------------------------------------------------------------------
     @staticmethod
     def _fits(job: Job, active: list[Job]) -> tuple[int, ...] | None:
-        """The GPUs to give `job` beside the running jobs (of every supervisor), () on a CPU; None: not yet."""
-        gpus = gpu_ids()
-        if not gpus:
-            # CPU: one job at a time (each one uses every core), but kinds that mostly wait (serve) run beside them
-            busy = any(get_kind(j.kind).cpu_exclusive for j in active)
-            return None if busy and get_kind(job.kind).cpu_exclusive else ()
-        busy = {int(d) for j in active for d in (j.devices or "").split(",") if d}
-        free = [g for g in gpus if g not in busy]
-        return tuple(free[:job.processes]) if len(free) >= job.processes else None
+        return devices_for(job.kind, job.processes, active)
 
     # -- start ----------------------------------------------------------------------------------------
     def _spawn(self, job: Job) -> None:

@@ -41,8 +41,7 @@ def ask(judge, chats: list[list[dict]], progress: Callable[[int, int], None] | N
         judge.close()
 
 
-def judge_rows(rows: list[dict], cfg: JudgeConfig, judge=None,
-               progress: Callable[[int, int], None] | None = None) -> dict:
+def judge_rows(rows: list[dict], cfg: JudgeConfig, progress: Callable[[int, int], None] | None = None) -> dict:
     """Fill the judge columns of `rows` (evaluation rows: input, generated, base_generated, ground_truth) and
     return the summary's `judge` object."""
     cfg.validate()
@@ -65,7 +64,7 @@ def judge_rows(rows: list[dict], cfg: JudgeConfig, judge=None,
             chats.append(rubric.messages(**common, response_a=b, response_b=a))
             slots.append((k, "second"))
     t0 = time.time()
-    judge = judge or make_judge(cfg)
+    judge = make_judge(cfg)
     replies = ask(judge, chats, progress)
     for r in rows:
         r.update({c: None for c in COLUMNS}, judge_status="ok")
@@ -93,8 +92,8 @@ def judge_rows(rows: list[dict], cfg: JudgeConfig, judge=None,
     return summary
 
 
-def judge_pairs(pairs: list[dict], cfg: JudgeConfig, judge=None,
-                progress: Callable[[int, int], None] | None = None, known: dict[str, dict] | None = None,
+def judge_pairs(pairs: list[dict], cfg: JudgeConfig, progress: Callable[[int, int], None] | None = None,
+                known: dict[str, dict] | None = None,
                 record: Callable[[list[dict]], None] | None = None, stop: threading.Event | None = None
                 ) -> dict | None:
     """Score generated pairs (Generate: instruction + the user's text) with the `pair` rubric: fills each pair's
@@ -111,7 +110,7 @@ def judge_pairs(pairs: list[dict], cfg: JudgeConfig, judge=None,
     todo = [p for p in pairs if p["id"] not in done]
     t0 = time.time()
     if todo:
-        judge = judge or make_judge(cfg)
+        judge = make_judge(cfg)
         try:
             step = cfg.concurrency * ROUND_PER_SLOT
             for start in range(0, len(todo), step):

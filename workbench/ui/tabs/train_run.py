@@ -59,15 +59,12 @@ def submit_run(cfg: RunConfig, processes: int = 1, *, now: bool) -> str:
     _check_readable(cfg)
     if now:
         # Start now only where the supervisor would: nothing queued ahead, and devices free beside the
-        # running jobs (its own rule, Supervisor._fits; on a CPU that means no job at all).
-        from types import SimpleNamespace
-
-        from workbench.jobs.supervisor import Supervisor
+        # running jobs (its own rule; on a CPU that means no job at all).
+        from workbench.jobs.processes import devices_for
 
         waiting = queue.list_jobs(("queued",))
         active = queue.list_jobs(queue.ACTIVE)
-        wanted = SimpleNamespace(kind="train", processes=int(processes or 1))  # what _fits reads of a job
-        if waiting or Supervisor._fits(wanted, active) is None:
+        if waiting or devices_for("train", int(processes or 1), active) is None:
             busy = (active or waiting)[0]
             raise JobError(f"job {busy.id} ({busy.name}) is {busy.state}: one run at a time on this machine",
                            "press 'Add to queue' to run this one after it")
