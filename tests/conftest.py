@@ -158,6 +158,24 @@ def page(browser, app_url):
     pg.goto(app_url)
     yield pg
     context.close()
+    end_leftover_jobs()
+
+
+def end_leftover_jobs(timeout: float = 120) -> None:
+    """The browser tests share one app and its queue: a test that fails midway must not leave its queued or
+    running jobs (a sweep) in front of the next test's job."""
+    import time
+
+    from workbench.jobs import queue, submit
+
+    for job in queue.list_jobs(states=("queued", "running")):
+        try:
+            submit.cancel(job.id)
+        except queue.JobError:  # it ended meanwhile: nothing to cancel
+            continue
+    deadline = time.monotonic() + timeout
+    while queue.list_jobs(states=("queued", "running", "stopping")) and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
 def screenshot(page, name: str) -> Path:

@@ -290,6 +290,7 @@ def journey(page, client):
     open_tab(page, "Runs")
     visible(page.get_by_role("tab", name="Sweeps", exact=True)).first.click()
     visible(page.get_by_role("button", name="Refresh", exact=True)).last.click()
+    pick(page, "Sweep", sweep_jobs[0]["sweep_id"])  # waits for Refresh's choices: Show reads the dropdown
     visible(page.get_by_role("button", name="Show", exact=True)).click()
     visible(page.get_by_role("columnheader", name="adapter.r")).first.wait_for()
     screenshot(page, "11-sweep-table")
