@@ -120,6 +120,13 @@ def test_public_host_without_a_key_is_refused_before_loading_anything(tmp_path):
     assert out.returncode == 2 and "a key is required" in out.stderr, out.stderr
 
 
+def test_a_run_without_an_adapter_is_refused_with_the_loaders_message(tmp_path):
+    """The models load on the batcher's thread: its error still reaches the CLI (exit 2, the message)."""
+    out = subprocess.run([PY, "-m", "workbench", "serve", "--run", str(tmp_path), "--port", str(free_port())],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 2 and "no adapter_config.json" in out.stderr, out.stderr
+
+
 def test_a_serve_job_runs_beside_the_one_cpu_job_at_a_time():
     def job(kind, state="running"):
         return Job(id=kind, kind=kind, name=kind, config="", state=state, run_dir="")

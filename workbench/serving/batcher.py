@@ -1,12 +1,14 @@
 """Concurrent requests become batches: the first request waits a few milliseconds for others to join,
 then every waiting row with the same model and sampling settings is generated in one call (engine.py).
-One thread generates, so requests queue behind a running batch and never interleave inside one output."""
+One thread loads the models and generates, so requests queue behind a running batch and never interleave
+inside one output."""
 from __future__ import annotations
 
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from workbench.config.generation import GenerationConfig
@@ -29,13 +31,33 @@ class Pending:
 
 
 class Batcher:
-    def __init__(self, registry: ModelRegistry, max_batch: int = 8, wait_ms: int = 10):
-        self.registry, self.max_batch, self.wait_s = registry, max(1, int(max_batch)), max(0, wait_ms) / 1000
+    """`load` runs on the batcher's own thread, which then does every forward pass of the served model.
+    Why one thread: torch's CPU ops run on an OpenMP team kept per calling thread, and while two teams are
+    alive on a machine with few cores (say the loader's and the generator's), libgomp stops spin-waiting and
+    every op waits for its sleeping workers: a batch of 8 took 1.6x longer per token (benchmarks/NOTES.md)."""
+
+    def __init__(self, load: Callable[[], ModelRegistry], max_batch: int, wait_ms: int):
+        self.max_batch, self.wait_s = max(1, int(max_batch)), max(0, wait_ms) / 1000
         self._queue: queue.Queue[Pending | None] = queue.Queue()
         self._held: list[Pending] = []  # collected but of another model or settings: first in the next round
         self.batches = 0  # generate calls made (the benchmark and the tests read it)
-        self._thread = threading.Thread(target=self._loop, name="workbench-serve-batcher", daemon=True)
+        self.registry: ModelRegistry
+        loaded: queue.Queue[BaseException | None] = queue.Queue(maxsize=1)
+        self._thread = threading.Thread(target=self._main, args=(load, loaded), name="workbench-serve-batcher",
+                                        daemon=True)
         self._thread.start()
+        failure = loaded.get()
+        if failure is not None:
+            raise failure  # the load's own error (ModelError, RunError, ...), raised in the caller's thread
+
+    def _main(self, load: Callable[[], ModelRegistry], loaded: queue.Queue) -> None:
+        try:
+            self.registry = load()
+        except BaseException as e:  # handed to the constructor, which raises it
+            loaded.put(e)
+            return
+        loaded.put(None)
+        self._loop()
 
     def submit(self, pending: Pending) -> None:
         self._queue.put(pending)

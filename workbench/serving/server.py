@@ -33,12 +33,14 @@ class Running:
 
 
 def build(cfg: ServeConfig, registry: ModelRegistry | None = None):
-    """The uvicorn server for a config (registry: already loaded models to reuse, e.g. in a benchmark)."""
+    """The uvicorn server for a config. The models load on the batcher's thread, the one that generates;
+    `registry`: models already loaded, to put behind a second server (tests)."""
     import uvicorn
 
     cfg.validate()
-    registry = registry or ModelRegistry(cfg.runs())
-    batcher = Batcher(registry, cfg.max_batch, cfg.batch_wait_ms)
+    load = (lambda: registry) if registry is not None else (lambda: ModelRegistry(cfg.runs()))
+    batcher = Batcher(load, cfg.max_batch, cfg.batch_wait_ms)
+    registry = batcher.registry
     app = create_app(registry, batcher, cfg)
     config = uvicorn.Config(app, host=cfg.host, port=int(cfg.port), log_level="warning", access_log=False,
                             timeout_graceful_shutdown=5)
