@@ -19,8 +19,8 @@ class ServeConfig(Settings):
     api_key_env: str = opt("", "Name of the environment variable holding the bearer key clients must send "
                                "(the key itself is never stored).")
     max_batch: int = opt(8, "Requests generated together in one batch (1 = one at a time).", min=1, max=256)
-    # 50, not 10: eight clients started together reach the server over ~10-40 ms; at 10 ms the burst was often
-    # cut into 1 + 7 and the lone row was generated first (benchmarks/NOTES.md). A lone request pays the 50 ms.
+    # 50, not 10: eight clients started together do not all arrive within 10 ms; at 10 ms some bursts were cut
+    # into 1 + 7 and the lone row was generated first (benchmarks/NOTES.md). A lone request pays the 50 ms.
     batch_wait_ms: int = opt(50, "How long the first request waits for others to join its batch.", min=0,
                              max=1000)
     max_prompt_tokens: int = opt(2048, "Longest prompt accepted; longer ones get a 400 error.", min=16,
