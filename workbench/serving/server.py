@@ -38,13 +38,12 @@ def build(cfg: ServeConfig, registry: ModelRegistry | None = None):
     import uvicorn
 
     cfg.validate()
-    load = (lambda: registry) if registry is not None else (lambda: ModelRegistry(cfg.runs()))
-    batcher = Batcher(load, cfg.max_batch, cfg.batch_wait_ms)
-    registry = batcher.registry
-    app = create_app(registry, batcher, cfg)
+    batcher = Batcher((lambda: registry) if registry is not None else (lambda: ModelRegistry(cfg.runs())),
+                      cfg.max_batch, cfg.batch_wait_ms)
+    app = create_app(batcher.registry, batcher, cfg)
     config = uvicorn.Config(app, host=cfg.host, port=int(cfg.port), log_level="warning", access_log=False,
                             timeout_graceful_shutdown=5)
-    return uvicorn.Server(config), batcher, registry
+    return uvicorn.Server(config), batcher, batcher.registry
 
 
 def url_of(cfg: ServeConfig) -> str:
