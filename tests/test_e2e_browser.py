@@ -301,6 +301,9 @@ def journey(page, client):
     cell = visible(page.get_by_role("gridcell", name=first)).first
     cell.wait_for()
     cell.click()
+    # Cancel sends the "Selected job" box as it is in the browser: wait for the click's answer to fill it.
+    selected = visible(page.get_by_label("Selected job")).first
+    wait_for(lambda: selected.input_value() == first, 60, 0.25, "the clicked job in the Selected job box")
     visible(page.get_by_role("button", name="Cancel / stop")).click()
     visible(page.get_by_text(re.compile(r"(stopping job|cancelled before it started)"))).first.wait_for()
     for job in client.predict(api_name="/list_jobs"):

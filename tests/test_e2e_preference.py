@@ -18,6 +18,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 def test_data_tab_browses_pairs_and_previews_both_sequences(page):
     open_tab(page, "Data")
+    # The page's own first load of the default dataset writes the Dataset box: let it end before typing there.
+    visible(page.get_by_text(re.compile(r"^✅ .*240 rows"))).first.wait_for()
     visible(page.get_by_text("Preference pairs (DPO / ORPO / KTO)")).first.click()
     labelled(page, "Dataset").fill("data/dolly_pairs.jsonl")
     visible(page.get_by_role("button", name="Show pairs")).first.click()
