@@ -278,7 +278,12 @@ def journey(page, client):
     # 9. Queue a sweep (2 points) and see its table in the Runs tab; export the config for a cluster.
     open_tab(page, "Train")
     visible(page.get_by_text(re.compile("^Sweep: a grid"))).first.click()
-    labelled(page, "settings and values").fill("adapter.r: 4, 8")
+    # The box mounts when its accordion opens and gets its example value then; a full run once queued the
+    # example's 6 points instead of the 2 typed here. Type once the example is there, check the text stuck.
+    axes = labelled(page, "settings and values")
+    wait_for(lambda: axes.input_value().startswith("train.learning_rate"), 30, 0.25, "the sweep box's example")
+    axes.fill("adapter.r: 4, 8")
+    wait_for(lambda: axes.input_value() == "adapter.r: 4, 8", 30, 0.25, "the typed sweep in its box")
     visible(page.get_by_role("button", name="Queue the sweep")).click()
     visible(page.get_by_text(re.compile(r"Queued sweep \*?\*?sweep-"))).first.wait_for()
     sweep_jobs = [j for j in client.predict(api_name="/list_jobs") if j["sweep_id"]]
