@@ -31,6 +31,10 @@ class PathError(WorkbenchError):
     """A path the UI may not touch; the message names the allowed folders."""
 
 
+class PolicyError(WorkbenchError):
+    """A request the server's operator did not allow (a secret, an endpoint, remote code, another user's job)."""
+
+
 class DataError(WorkbenchError):
     """A dataset that cannot be read or mapped; the message says what was found and what is missing."""
 

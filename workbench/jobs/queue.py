@@ -25,7 +25,7 @@ from workbench.core.paths import outputs_dir
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATES = ("queued", "running", "stopping", "completed", "failed", "interrupted", "cancelled")
 ACTIVE = ("running", "stopping")
 FINISHED = ("completed", "failed", "interrupted", "cancelled")
@@ -47,7 +47,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     created_at REAL NOT NULL,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    user TEXT,                     -- the signed-in user who submitted it (under --auth), else NULL
+    executor TEXT NOT NULL DEFAULT 'local',  -- local (a worker process here) or slurm
+    slurm_job_id TEXT,             -- the executor's handle on a cluster
+    node TEXT,                     -- where it runs (Slurm's node list)
+    reason TEXT                    -- why it waits (Slurm's pending reason: Resources, Priority, ...)
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created_at);
 """
@@ -77,6 +82,11 @@ class Job:
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
+    user: str | None = None
+    executor: str = "local"
+    slurm_job_id: str | None = None
+    node: str | None = None
+    reason: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,11 +146,24 @@ def _create(path: Path) -> None:
         if version > SCHEMA_VERSION:
             raise JobError(f"{path} was written by a newer workbench (schema {version} > {SCHEMA_VERSION})")
         conn.executescript(_SCHEMA)
+        _migrate(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("SELECT count(*) FROM jobs").fetchone()  # fails on a damaged file
         conn.execute("PRAGMA quick_check").fetchone()
     finally:
         conn.close()
+
+
+# Columns added after schema 1, with their SQL type: an older queue file gains them in place (its jobs kept).
+_ADDED = {"user": "TEXT", "executor": "TEXT NOT NULL DEFAULT 'local'", "slurm_job_id": "TEXT", "node": "TEXT",
+          "reason": "TEXT"}
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    have = {r[1] for r in conn.execute("PRAGMA table_info(jobs)").fetchall()}
+    for column, sql_type in _ADDED.items():
+        if column not in have:
+            conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {sql_type}")
 
 
 @contextmanager

@@ -1,0 +1,144 @@
+"""The trust boundary's one policy: what a caller who reached the app over HTTP or through the queue may read,
+write, send and run.
+
+The operator decides it when starting the app (`--allow-path DIR`, `--secret-env NAME`, `--judge-endpoint URL`,
+`--allow-remote-code`, `--admin USER`); the flags become environment variables (WORKBENCH_POLICY_*), so the
+supervisor, the headless worker and `jobs submit` started from the same shell apply the same policy. The direct
+CLI commands (`train`, `eval`, `export` … in a user's own shell) do not pass through it.
+
+Reads: data/, outputs/, templates/, the model cache and the allowed folders. Writes: outputs/, data/ and the
+allowed folders. Keys: only from the listed environment variables, sent only to loopback or listed endpoints.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from workbench.core.errors import PathError, PolicyError
+from workbench.core.paths import PROJECT_ROOT, cache_dir, data_dir, display, outputs_dir, resolve_local, templates_dir
+
+ENV_PATHS = "WORKBENCH_ALLOWED_ROOTS"  # os.pathsep-separated; the Data tab's older name for --allow-path
+ENV_SECRETS = "WORKBENCH_POLICY_SECRET_ENVS"  # comma-separated environment variable names
+ENV_ENDPOINTS = "WORKBENCH_POLICY_JUDGE_ENDPOINTS"  # space-separated URL prefixes
+ENV_REMOTE_CODE = "WORKBENCH_POLICY_ALLOW_REMOTE_CODE"  # "1" to allow model.trust_remote_code
+ENV_ADMINS = "WORKBENCH_POLICY_ADMINS"  # comma-separated user names
+
+
+def _split(var: str, sep: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in os.environ.get(var, "").split(sep) if x.strip())
+
+
+def _unique(paths) -> tuple[Path, ...]:
+    out: list[Path] = []
+    for p in paths:
+        r = Path(p).expanduser().resolve()
+        if r not in out:
+            out.append(r)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Policy:
+    allowed: tuple[Path, ...] = ()  # --allow-path: read and write
+    secret_envs: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = ()
+    allow_remote_code: bool = False
+    admins: tuple[str, ...] = ()
+
+    # -- paths -------------------------------------------------------------------------------------
+    def read_roots(self) -> tuple[Path, ...]:
+        return _unique([PROJECT_ROOT / "data", data_dir(), outputs_dir(), templates_dir(), cache_dir(),
+                        *self.allowed])
+
+    def write_roots(self) -> tuple[Path, ...]:
+        return _unique([PROJECT_ROOT / "data", data_dir(), outputs_dir(), *self.allowed])
+
+    def readable(self, path: str | Path, setting: str = "path") -> Path:
+        """The resolved path (symlinks followed) if a caller may read it; PolicyError naming the setting."""
+        return self._confine(path, setting, self.read_roots(), "read")
+
+    def writable(self, path: str | Path, setting: str = "path") -> Path:
+        """The resolved path if a caller may write there; nothing is created."""
+        return self._confine(path, setting, self.write_roots(), "write")
+
+    def _confine(self, path, setting: str, roots: tuple[Path, ...], verb: str) -> Path:
+        text = str(path).strip()
+        if not text:
+            raise PathError(f"{setting}: no path given")
+        if "\x00" in text:
+            raise PathError(f"{setting}: a path may not contain NUL bytes")
+        resolved = resolve_local(text).resolve()
+        if any(resolved == r or resolved.is_relative_to(r) for r in roots):
+            return resolved
+        shown = ", ".join(display(r) + "/" for r in roots)
+        raise PathError(f"{setting}: '{text}' is outside the folders this app may {verb} ({shown})",
+                        f"move it under one of them, or start the app with --allow-path {resolved.parent}")
+
+    # -- remote code -------------------------------------------------------------------------------
+    def check_remote_code(self, wanted: bool, setting: str = "model.trust_remote_code") -> None:
+        if wanted and not self.allow_remote_code:
+            raise PolicyError(f"{setting}: running a model's own Python code is not allowed on this server",
+                              "the operator can allow it by starting the app with --allow-remote-code")
+
+    # -- secrets -----------------------------------------------------------------------------------
+    def check_secret(self, name: str, setting: str = "key_env") -> str:
+        """The name of an environment variable the operator listed; PolicyError otherwise. Never the value."""
+        name = (name or "").strip()
+        if name and name not in self.secret_envs:
+            listed = ", ".join(self.secret_envs) or "none"
+            raise PolicyError(f"{setting}: '{name}' is not a key this server offers (offered: {listed})",
+                              f"the operator can offer it by starting the app with --secret-env {name}")
+        return name
+
+    def endpoint_allowed(self, url: str) -> bool:
+        """Loopback always; otherwise the URL must start with an endpoint the operator listed."""
+        url = (url or "").strip()
+        try:
+            host = urlsplit(url).hostname or ""
+        except ValueError:
+            return False
+        if host == "localhost" or _is_loopback(host):
+            return True
+        norm = url.rstrip("/")
+        return any(norm == e.rstrip("/") or norm.startswith(e.rstrip("/") + "/") for e in self.endpoints)
+
+    def check_endpoint(self, url: str, setting: str = "url", with_key: bool = True) -> None:
+        if with_key and not self.endpoint_allowed(url):
+            listed = ", ".join(self.endpoints) or "loopback only"
+            raise PolicyError(f"{setting}: a key may not be sent to {url!r} (allowed: {listed})",
+                              f"the operator can allow it by starting the app with --judge-endpoint {url}")
+
+    # -- owners ------------------------------------------------------------------------------------
+    def may_manage(self, user: str | None, owner: str | None) -> bool:
+        """Without --auth (user None) everyone is the operator. Under --auth: the job's owner or an admin (a job
+        with no owner, queued from a shell, is the admins')."""
+        return user is None or user in self.admins or (bool(owner) and user == owner)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def current() -> Policy:
+    """The policy in force in this process (read from the environment each time: cheap, and a test or the app's
+    start-up may set it)."""
+    return Policy(allowed=_unique(p for p in os.environ.get(ENV_PATHS, "").split(os.pathsep) if p.strip()),
+                  secret_envs=_split(ENV_SECRETS, ","), endpoints=_split(ENV_ENDPOINTS, " "),
+                  allow_remote_code=os.environ.get(ENV_REMOTE_CODE) == "1", admins=_split(ENV_ADMINS, ","))
+
+
+def configure(*, allow_paths=(), secret_envs=(), endpoints=(), allow_remote_code=False, admins=()) -> Policy:
+    """Set the policy for this process and its children (the app's flags call this once at start)."""
+    if allow_paths:
+        os.environ[ENV_PATHS] = os.pathsep.join(str(Path(p).expanduser().resolve()) for p in allow_paths)
+    os.environ[ENV_SECRETS] = ",".join(secret_envs)
+    os.environ[ENV_ENDPOINTS] = " ".join(e.strip() for e in endpoints)
+    os.environ[ENV_REMOTE_CODE] = "1" if allow_remote_code else "0"
+    os.environ[ENV_ADMINS] = ",".join(admins)
+    return current()
