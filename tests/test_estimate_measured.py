@@ -1,7 +1,7 @@
 """The estimate against a measured run: a real few-step LoRA training of the default model on this machine.
 
 The other estimate tests check orderings (4-bit < 16-bit, longer rows need more); this one checks the numbers
-themselves, so a wrong constant in training/estimate/memory_time.py fails here. The run happens in a fresh
+themselves, so a wrong constant in training/estimate_math.py fails here. The run happens in a fresh
 Python process, whose peak is read from /proc/self/status (VmHWM): the test process already holds whatever
 earlier tests loaded. Not ru_maxrss: Linux carries the parent's high-water mark over an exec into the child's
 ru_maxrss, so inside the whole suite the child reported pytest's 2.5-3.6 GB as its own peak (the run's bytes
