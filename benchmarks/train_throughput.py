@@ -103,7 +103,7 @@ def run_recipe(recipe: str, train_file: str, eval_file: str, out_dir: str) -> di
     from workbench.training.engine import train
 
     t0 = time.monotonic()
-    # The reference is stock TRL: none of the workbench's speed fixes (workbench/training/speedups.py).
+    # The reference is stock TRL: none of the workbench's speed fixes (workbench/training/setup.py: score_only_trained_positions).
     result = train(cfg, progress_bar=False, sft_overrides=REFERENCE_SFT if reference else None,
                    speedups=not reference)
     wall = time.monotonic() - t0

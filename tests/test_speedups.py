@@ -7,7 +7,7 @@ from peft import LoraConfig, get_peft_model
 from trl.trainer.utils import add_fused_lm_head
 
 from workbench.models.load import load_model
-from workbench.training.speedups import score_only_trained_positions
+from workbench.training.setup import score_only_trained_positions
 
 
 def loss_grads_and_scored_rows(model, ids, labels, monkeypatch):

@@ -215,7 +215,7 @@ def _sft_trainer(cfg: RunConfig, model, tok, peft_config, splits: dict, common: 
     args = SFTConfig(**common, max_length=cfg.data.max_length, packing=cfg.data.packing,
                      train_sampling_strategy=sampling, **sft_overrides)
     if speedups:
-        from workbench.training.speedups import score_only_trained_positions
+        from workbench.training.setup import score_only_trained_positions
 
         score_only_trained_positions()
     return SFTTrainer(model=model, args=args, train_dataset=splits["train_tokens"],
