@@ -2,7 +2,8 @@
 
 Every root is decided here (project, data/, outputs/, templates/, the model cache), each overridable by an
 environment variable. The CLI may read any path its user types; the UI serves whoever reaches the port, so
-every path a UI handler touches goes through confine(). Symlinks are resolved first, so a link inside data/
+every path a UI handler or a queued job touches goes through confine() (core/policy.py applies it at the
+job boundary). Symlinks are resolved first, so a link inside data/
 that points at /etc is refused like /etc itself.
 """
 from __future__ import annotations
@@ -59,31 +60,51 @@ def is_local_path(text: str | Path, suffixes: tuple[str, ...] = ()) -> bool:
     return resolve_local(text).exists()
 
 
+def _unique(paths) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        r = Path(p).expanduser().resolve()
+        if r not in out:
+            out.append(r)
+    return out
+
+
+def operator_roots() -> list[Path]:
+    """Folders the operator allowed when starting the app (--allow-path, kept in WORKBENCH_ALLOWED_ROOTS)."""
+    return _unique(p for p in os.environ.get("WORKBENCH_ALLOWED_ROOTS", "").split(os.pathsep) if p.strip())
+
+
 def allowed_roots() -> list[Path]:
-    """data/ (the project's and WORKBENCH_DATA), outputs/, templates/ and WORKBENCH_ALLOWED_ROOTS."""
-    roots = [PROJECT_ROOT / "data", data_dir(), outputs_dir(), templates_dir()]
-    extra = os.environ.get("WORKBENCH_ALLOWED_ROOTS", "")
-    roots += [Path(p).expanduser() for p in extra.split(os.pathsep) if p.strip()]
-    unique: list[Path] = []
-    for root in roots:
-        r = root.resolve()
-        if r not in unique:
-            unique.append(r)
-    return unique
+    """Where a caller over HTTP or the queue may read: data/ (the project's and WORKBENCH_DATA), outputs/,
+    templates/, the model cache and the operator's folders."""
+    return _unique([PROJECT_ROOT / "data", data_dir(), outputs_dir(), templates_dir(), cache_dir(),
+                    *operator_roots()])
 
 
-def confine(path: str | Path) -> Path:
-    """The resolved path if it lies under an allowed root; PathError otherwise."""
+def writable_roots() -> list[Path]:
+    """Where a caller over HTTP or the queue may write: data/, outputs/ and the operator's folders."""
+    return _unique([PROJECT_ROOT / "data", data_dir(), outputs_dir(), *operator_roots()])
+
+
+def confine(path: str | Path, setting: str = "", *, write: bool = False) -> Path:
+    """The resolved path (symlinks followed, so a link inside data/ that points at /etc is refused like /etc)
+    if it lies under an allowed root; PathError naming the setting, the path and how to allow it otherwise.
+    Nothing is created."""
     text = str(path).strip()
+    named = f"{setting}: " if setting else ""
     if not text:
-        raise PathError("no path given")
+        raise PathError(f"{named}no path given")
+    if "\x00" in text:
+        raise PathError(f"{named}a path may not contain NUL bytes")
     resolved = resolve_local(text).resolve()
-    roots = allowed_roots()
-    if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
-        shown = ", ".join(display(r) + "/" for r in roots)
-        raise PathError(f"'{text}' is outside the folders this app may read ({shown})",
-                        "copy the file into data/ or add its folder to WORKBENCH_ALLOWED_ROOTS")
-    return resolved
+    roots = writable_roots() if write else allowed_roots()
+    if any(resolved == r or resolved.is_relative_to(r) for r in roots):
+        return resolved
+    shown = ", ".join(display(r) + "/" for r in roots)
+    verb = "write to" if write else "read"
+    raise PathError(f"{named}'{text}' is outside the folders this app may {verb} ({shown})",
+                    f"move it under one of them, or ask the operator to start the app with --allow-path "
+                    f"{resolved if resolved.is_dir() else resolved.parent}")
 
 
 def display(path: str | Path) -> str:

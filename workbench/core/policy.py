@@ -11,14 +11,16 @@ allowed folders. Keys: only from the listed environment variables, sent only to 
 """
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from workbench.core.errors import PathError, PolicyError
-from workbench.core.paths import PROJECT_ROOT, cache_dir, data_dir, display, outputs_dir, resolve_local, templates_dir
+from workbench.core.errors import PolicyError
+from workbench.core.paths import confine, operator_roots
 
 ENV_PATHS = "WORKBENCH_ALLOWED_ROOTS"  # os.pathsep-separated; the Data tab's older name for --allow-path
 ENV_SECRETS = "WORKBENCH_POLICY_SECRET_ENVS"  # comma-separated environment variable names
@@ -27,55 +29,46 @@ ENV_REMOTE_CODE = "WORKBENCH_POLICY_ALLOW_REMOTE_CODE"  # "1" to allow model.tru
 ENV_ADMINS = "WORKBENCH_POLICY_ADMINS"  # comma-separated user names
 
 
+# The signed-in user of the request being served (set at the door: ui/errors.py's @handler), None without --auth
+# and in a shell. Read where jobs are submitted and managed, so no form has to pass it along.
+_caller: contextvars.ContextVar[str | None] = contextvars.ContextVar("workbench_caller", default=None)
+
+
+def caller() -> str | None:
+    return _caller.get()
+
+
+@contextmanager
+def acting_as(user: str | None):
+    token = _caller.set(user or None)
+    try:
+        yield
+    finally:
+        _caller.reset(token)
+
+
 def _split(var: str, sep: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in os.environ.get(var, "").split(sep) if x.strip())
 
 
-def _unique(paths) -> tuple[Path, ...]:
-    out: list[Path] = []
-    for p in paths:
-        r = Path(p).expanduser().resolve()
-        if r not in out:
-            out.append(r)
-    return tuple(out)
-
-
 @dataclass(frozen=True)
 class Policy:
-    allowed: tuple[Path, ...] = ()  # --allow-path: read and write
+    allowed: tuple[Path, ...] = ()  # --allow-path: read and write (core/paths.py applies them)
     secret_envs: tuple[str, ...] = ()
     endpoints: tuple[str, ...] = ()
     allow_remote_code: bool = False
     admins: tuple[str, ...] = ()
 
-    # -- paths -------------------------------------------------------------------------------------
-    def read_roots(self) -> tuple[Path, ...]:
-        return _unique([PROJECT_ROOT / "data", data_dir(), outputs_dir(), templates_dir(), cache_dir(),
-                        *self.allowed])
+    # -- paths (the roots and the rule live in core/paths.py, shared with the Data tab) ------------
+    @staticmethod
+    def readable(path: str | Path, setting: str = "path") -> Path:
+        """The resolved path (symlinks followed) if a caller may read it; PathError naming the setting."""
+        return confine(path, setting)
 
-    def write_roots(self) -> tuple[Path, ...]:
-        return _unique([PROJECT_ROOT / "data", data_dir(), outputs_dir(), *self.allowed])
-
-    def readable(self, path: str | Path, setting: str = "path") -> Path:
-        """The resolved path (symlinks followed) if a caller may read it; PolicyError naming the setting."""
-        return self._confine(path, setting, self.read_roots(), "read")
-
-    def writable(self, path: str | Path, setting: str = "path") -> Path:
+    @staticmethod
+    def writable(path: str | Path, setting: str = "path") -> Path:
         """The resolved path if a caller may write there; nothing is created."""
-        return self._confine(path, setting, self.write_roots(), "write")
-
-    def _confine(self, path, setting: str, roots: tuple[Path, ...], verb: str) -> Path:
-        text = str(path).strip()
-        if not text:
-            raise PathError(f"{setting}: no path given")
-        if "\x00" in text:
-            raise PathError(f"{setting}: a path may not contain NUL bytes")
-        resolved = resolve_local(text).resolve()
-        if any(resolved == r or resolved.is_relative_to(r) for r in roots):
-            return resolved
-        shown = ", ".join(display(r) + "/" for r in roots)
-        raise PathError(f"{setting}: '{text}' is outside the folders this app may {verb} ({shown})",
-                        f"move it under one of them, or start the app with --allow-path {resolved.parent}")
+        return confine(path, setting, write=True)
 
     # -- remote code -------------------------------------------------------------------------------
     def check_remote_code(self, wanted: bool, setting: str = "model.trust_remote_code") -> None:
@@ -128,7 +121,7 @@ def _is_loopback(host: str) -> bool:
 def current() -> Policy:
     """The policy in force in this process (read from the environment each time: cheap, and a test or the app's
     start-up may set it)."""
-    return Policy(allowed=_unique(p for p in os.environ.get(ENV_PATHS, "").split(os.pathsep) if p.strip()),
+    return Policy(allowed=tuple(operator_roots()),
                   secret_envs=_split(ENV_SECRETS, ","), endpoints=_split(ENV_ENDPOINTS, " "),
                   allow_remote_code=os.environ.get(ENV_REMOTE_CODE) == "1", admins=_split(ENV_ADMINS, ","))
 
