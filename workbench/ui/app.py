@@ -1,11 +1,18 @@
-"""build_app(): the gr.Blocks with one tab per job; tab files only build components and wire events."""
+"""build_app(): the gr.Blocks with one tab per job; tab files only build components and wire events.
+
+Actions that cross tabs are wired here once every tab is built (a tab cannot reach components built after
+it): each tab builder may return the components other tabs need, by name; wire() connects them."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import gradio as gr
 
-from workbench.ui import links
+from workbench.backtranslation.scoring import FORWARD_TEMPLATE
+from workbench.core.errors import DataError
+from workbench.core.naming import safe_name
+from workbench.ui.errors import handler
 from workbench.ui.tabs.chat import build_chat_tab
 from workbench.ui.tabs.data import build_data_tab
 from workbench.ui.tabs.evaluate import build_evaluate_tab
@@ -25,6 +32,26 @@ TABS = (("Overview", build_overview_tab), ("Data", build_data_tab), ("Generate",
         ("Runs", build_runs_tab), ("Chat", build_chat_tab), ("Evaluate", build_evaluate_tab))
 
 
+@handler
+def forward_training(dataset: str):
+    """The Train form, ready to train a forward model on a generated dataset: the dataset, the Alpaca template
+    (the layout the back-translation score assumed), the loss on responses only; then the Train tab."""
+    if not (dataset or "").strip():
+        raise DataError("save the dataset first", "press Save dataset, then train on it")
+    name = f"forward-{safe_name(Path(dataset).stem, 'generated', 40)}"
+    return dataset, FORWARD_TEMPLATE, "responses", name, gr.Tabs(selected="train")
+
+
+def wire(tabs: gr.Tabs, exposed: dict[str, dict]) -> None:
+    generate, train = exposed.get("Generate"), exposed.get("Train")
+    if generate and train:
+        form = train["form"]
+        generate["train_button"].click(
+            forward_training, generate["dataset"],
+            [form["data.source"], form["data.template"], form["data.train_on"], form["run_name"], tabs],
+            api_name=False)
+
+
 def build_app() -> gr.Blocks:
     from workbench.jobs.supervisor import ensure_started
     from workbench.runs.folder import mark_interrupted_runs
@@ -41,7 +68,7 @@ def build_app() -> gr.Blocks:
             for label, build_tab in TABS:
                 with gr.Tab(label, id=label.lower()):
                     exposed[label] = build_tab(app) or {}
-        links.wire(tabs, exposed)
+        wire(tabs, exposed)
     return app
 
 

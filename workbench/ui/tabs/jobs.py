@@ -8,7 +8,7 @@ import pandas as pd
 
 from workbench.jobs import queue, submit, view
 from workbench.jobs.kinds import kind_names
-from workbench.ui import live
+from workbench.ui import plots
 from workbench.ui.errors import handler
 
 TICK_SECONDS = 2.0
@@ -57,7 +57,7 @@ def refresh(selected: str | None):
     jobs = queue.list_jobs(limit=1)
     job_id = selected or (jobs[0].id if jobs else None)
     snap = view.snapshot(queue.get(job_id)) if job_id else view.snapshot(None)
-    figure, progress, log, badge = live.render(snap)
+    figure, progress, log, badge = plots.render(snap)
     return _frame(), badge, progress, figure, log, queue_notice()
 
 

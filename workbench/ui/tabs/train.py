@@ -2,7 +2,7 @@
 train_run.py (start, add to queue, stop, resume, sweeps, cluster export) with its live chart.
 
 Components and event wiring only: the jobs (workbench.jobs), the estimate, the commands
-(workbench.training.launch) and the figures (workbench.ui.live / plots) hold the logic. The live view is a
+(workbench.training.launch) and the figures (workbench.ui.plots) hold the logic. The live view is a
 gr.Timer polling the current training job's snapshot: switched on by Start / Resume or by a page load that
 finds a run going, switched off by the tick that sees it end.
 """
@@ -182,4 +182,4 @@ def build_train_tab(app: gr.Blocks) -> dict:
     app.load(run_ctl.attach, outputs=live, api_name=False)
     gr.api(run_ctl.training_status, api_name="training_status")
     gr.api(run_ctl.start_training_config, api_name="start_training_config")
-    return {"form": components}  # other tabs fill the form (ui/links.py)
+    return {"form": components}  # other tabs fill the form (ui/app.py: wire)

@@ -12,7 +12,7 @@ from workbench.core.paths import confine, display
 from workbench.jobs import queue, submit, sweep, view
 from workbench.jobs.queue import JobError
 from workbench.runs.folder import resumable_runs
-from workbench.ui import form, live
+from workbench.ui import form, plots
 from workbench.ui.errors import handler
 
 
@@ -126,14 +126,14 @@ def tick():
     """Timer handler: redraw from the job; switch the timer off (and refresh Resume's list) once it ended."""
     snap = training_status()
     active = snap["active"]
-    return (*live.render(snap), gr.Timer(active=active), gr.skip() if active else refresh_resumable())
+    return (*plots.render(snap), gr.Timer(active=active), gr.skip() if active else refresh_resumable())
 
 
 @handler
 def attach():
     """Page load: show the current job (a reloaded page or a second browser joins a running one mid-way)."""
     snap = training_status()
-    return (*live.render(snap), gr.Timer(active=snap["active"]), refresh_resumable())
+    return (*plots.render(snap), gr.Timer(active=snap["active"]), refresh_resumable())
 
 
 @handler
