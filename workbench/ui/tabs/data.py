@@ -16,9 +16,8 @@ from workbench.core.paths import display
 from workbench.data import browse, charts, formats, preview, quality, read, repair, split, stats, upload
 from workbench.prompts import registry
 from workbench.ui.errors import handler
-from workbench.ui.preview_panel import preview_outputs, preview_settings
-from workbench.ui.tabs.data_pairs import build_pairs_panel
-from workbench.ui.tabs.data_table import column_widths, fit_columns, selected_row
+from workbench.ui.tabs.data_panels import (build_pairs_panel, column_widths, fit_columns, preview_outputs,
+                                           preview_settings, selected_row)
 
 ALL = "(all)"  # category filter: no filter
 NONE = "(none)"  # category filter: rows without a category

@@ -14,7 +14,7 @@ from workbench.data import browse, preview
 from workbench.data.read import ui_source
 from workbench.prompts import registry, schema
 from workbench.ui.errors import handler
-from workbench.ui.preview_panel import preview_outputs, preview_settings
+from workbench.ui.tabs.data_panels import preview_outputs, preview_settings
 
 
 def _about(t: schema.Template) -> str:

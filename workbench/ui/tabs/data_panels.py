@@ -1,18 +1,67 @@
-"""The Data tab's preference-pairs panel: a DPO / ORPO / KTO dataset as training reads it (the prompt once, the
-two answers side by side, lengths, the pairs dropped and why) and both rendered sequences with the trained
-tokens coloured. Logic: data/preference.py, training/pref_sequences.py."""
+"""The Data tab's panels, built into its layout by data.py:
+- the rows table: column widths per layout (instruction or chat) and the clicked row;
+- the template-preview widgets (tokenizer settings in, masked tokens out), shared with the Templates tab;
+- the preference-pairs panel: a DPO / ORPO / KTO dataset as training reads it (the prompt once, the two
+  answers side by side, lengths, the pairs dropped and why) and both rendered sequences with the trained
+  tokens coloured. Logic: data/preference.py, training/pref_sequences.py.
+"""
 from __future__ import annotations
 
 import gradio as gr
 import pandas as pd
 
 from workbench.config.column_map import parse_column_map
-from workbench.config.run import DataCfg, PrefCfg
+from workbench.config.run import DataCfg, PrefCfg, iter_fields
 from workbench.core.errors import DataError
 from workbench.data import preference, preview, read
 from workbench.prompts import registry
 from workbench.training.pref_sequences import preview_html
 from workbench.ui.errors import handler
+
+# Rows table widths (% of the table). Sized from the cell text, long instructions took the room: the `input`
+# header got one letter a line and `output` ran off the edge. Each layout (instruction, chat) adds up to 100%.
+COLUMN_WIDTHS = {"#": "5%", "category": "11%", "turns": "6%", "instruction": "28%", "input": "24%",
+                 "output": "32%", "system": "16%", "user": "31%", "assistant": "31%"}
+
+
+def column_widths(columns) -> list[str]:
+    return [COLUMN_WIDTHS.get(str(c), "15%") for c in columns]
+
+
+@handler
+def fit_columns(frame):
+    """The rows table's column widths for the columns it shows now (instruction or chat layout)."""
+    columns = list(frame.columns) if isinstance(frame, pd.DataFrame) else []
+    return gr.update(column_widths=column_widths(columns)) if columns else gr.skip()
+
+
+@handler
+def selected_row(evt: gr.SelectData):
+    """The row number (the '#' column) of the clicked table cell."""
+    values = evt.row_value or []
+    if not values:
+        raise gr.Error("click a row of the table")
+    return int(values[0])
+
+
+TRAIN_ON_CHOICES = list(dict(iter_fields())["data.train_on"].metadata["choices"])
+
+
+def preview_settings(d: DataCfg) -> tuple[gr.Textbox, gr.Number, gr.Dropdown]:
+    """Model (whose tokenizer counts), max_length and train_on, placed in the caller's row."""
+    model = gr.Textbox(value="default", label="Model (its tokenizer)", scale=2)
+    max_length = gr.Number(value=d.max_length, precision=0, minimum=16, label="max_length")
+    train_on = gr.Dropdown(TRAIN_ON_CHOICES, value=d.train_on, label="Train on")
+    return model, max_length, train_on
+
+
+def preview_outputs() -> list:
+    """[prompt, target, token counts, tokens coloured by trained/masked]: what preview handlers return."""
+    with gr.Row():
+        prompt_box = gr.Textbox(label="Prompt (masked)", lines=8, max_lines=20)
+        target_box = gr.Textbox(label="Target (trained)", lines=8, max_lines=20)
+    return [prompt_box, target_box, gr.Markdown(), gr.HTML(max_height=400)]
+
 
 METHODS = ["dpo", "orpo", "kto"]
 
