@@ -187,7 +187,7 @@ def test_a_damaged_queue_file_is_moved_aside_and_said_and_the_app_serves(tmp_pat
         client = app.client()
         notice = client.predict(api_name="/queue_notice")
         aside = [p.name for p in outputs.iterdir() if p.name.startswith("jobs.sqlite3.damaged-")]
-        assert len(aside) == 1 and aside[0] in notice and "moved aside" in notice
+        assert len(aside) == 1 and aside[0] in notice and "set aside" in notice
         assert "damaged" in (outputs / "workbench.log").read_text()  # and the log says so
         assert client.predict(api_name="/list_jobs") == []  # a fresh queue
         app_answers(client)

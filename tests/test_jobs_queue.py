@@ -1,5 +1,6 @@
 """The job queue on a real SQLite file: WAL and a schema version, one transaction per submission, exactly one
-winner per claim even across processes, a damaged file moved aside, clear refusals."""
+winner per claim even across processes, clear refusals. Faults (busy, full, read-only, damaged) are in
+test_queue_faults.py."""
 import sqlite3
 import subprocess
 import sys
@@ -65,17 +66,6 @@ def test_two_processes_racing_never_claim_the_same_job(jobs_db, tmp_path):
     assert len(won[0] | won[1]) == 60
     owners = {j.id: j.owner for j in queue.list_jobs()}
     assert all(owners[j] == "a" for j in won[0]) and all(owners[j] == "b" for j in won[1])
-
-
-def test_a_damaged_file_is_moved_aside_and_said(jobs_db, caplog):
-    jobs_db.write_bytes(b"this is not a database at all" * 100)
-    queue._ready.discard(str(jobs_db))
-    with caplog.at_level("ERROR", logger="workbench.jobs.queue"):
-        assert queue.list_jobs() == []  # a fresh, empty queue
-    aside = [p for p in jobs_db.parent.iterdir() if ".damaged-" in p.name]
-    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
-    assert "moved aside" in queue.damaged_note() and aside[0].name in queue.damaged_note()
-    assert any("damaged" in r.message for r in caplog.records)
 
 
 def test_cancel_and_resume_say_what_cannot_be_done(jobs_db):

@@ -3,16 +3,19 @@ uses the same outputs/ folder.
 
 Submitting writes one row in one transaction. A job is claimed by exactly one supervisor: the claim is an
 UPDATE ... WHERE state = 'queued' inside BEGIN IMMEDIATE, so two processes racing for it cannot both win.
-Supervisors and workers write rows; the UI only reads. A damaged database file is moved aside (its name and
-the reason are logged and returned by `damaged_note()`), and a fresh queue starts.
+Supervisors and workers write rows; the UI only reads.
+
+The file itself (schema, migration, faults) is `queue_file`: a busy, full or read-only queue fails only the call
+that met it, with a JobError that says so (committed jobs stay); only a damaged file is set aside, as a copy
+(its name and the reason are logged and returned by `damaged_note()`), and a fresh queue starts.
 """
 from __future__ import annotations
 
 import json
 import logging
+import contextlib
 import os
 import sqlite3
-import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -20,47 +23,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from workbench.core.errors import WorkbenchError
 from workbench.core.paths import outputs_dir
+from workbench.jobs.queue_file import SCHEMA_VERSION, JobError, damaged_note, initialise, open_db, translated
+
+__all__ = ["SCHEMA_VERSION", "JobError", "damaged_note", "Job", "db_path", "connect", "transaction", "insert", "get",
+           "list_jobs", "update", "set_state", "claim", "json_ready", "new_id"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
 STATES = ("queued", "running", "stopping", "completed", "failed", "interrupted", "cancelled")
 ACTIVE = ("running", "stopping")
 FINISHED = ("completed", "failed", "interrupted", "cancelled")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    config TEXT NOT NULL,          -- the full config as submitted (YAML)
-    state TEXT NOT NULL,
-    run_dir TEXT NOT NULL,         -- the folder the job writes (a run folder for train)
-    processes INTEGER NOT NULL DEFAULT 1,
-    resume INTEGER NOT NULL DEFAULT 0,
-    sweep_id TEXT,
-    devices TEXT,                  -- CUDA_VISIBLE_DEVICES given to it, '' on CPU
-    owner TEXT,                    -- the supervisor that claimed it
-    pid INTEGER,                   -- the worker's process (group leader)
-    pid_started REAL,              -- that process's start time: a pid alone can be reused
-    error TEXT,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    user TEXT,                     -- the signed-in user who submitted it (under --auth), else NULL
-    executor TEXT NOT NULL DEFAULT 'local',  -- local (a worker process here) or slurm
-    slurm_job_id TEXT,             -- the executor's handle on a cluster
-    node TEXT,                     -- where it runs (Slurm's node list)
-    reason TEXT                    -- why it waits (Slurm's pending reason: Resources, Priority, ...)
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created_at);
-"""
-_damaged: list[str] = []  # notes about database files moved aside in this process
-
-
-class JobError(WorkbenchError):
-    """A job operation that cannot be done (unknown id, cancel of a finished job, a bad submission)."""
 
 
 @dataclass
@@ -101,80 +74,17 @@ def db_path() -> Path:
     return Path(os.environ.get("WORKBENCH_JOBS_DB") or outputs_dir() / "jobs.sqlite3")
 
 
-def damaged_note() -> str | None:
-    """What happened to a damaged queue file in this process, for the UI to say."""
-    return _damaged[-1] if _damaged else None
-
-
-_init_lock = threading.Lock()
-_ready: set[str] = set()
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None)  # autocommit; transactions are explicit
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 30000")
-    return conn
-
-
-def _initialise(path: Path) -> None:
-    """Create or check the schema once per process; move a damaged file aside and start afresh."""
-    with _init_lock:
-        if str(path) in _ready:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            _create(path)
-        except sqlite3.DatabaseError as e:
-            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-            os.replace(path, aside)
-            for suffix in ("-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
-            note = (f"the job queue {path.name} was damaged ({e}); it was moved aside to {aside.name} and a new, "
-                    "empty queue was started")
-            log.error(note)
-            _damaged.append(note)
-            _create(path)
-        _ready.add(str(path))
-
-
-def _create(path: Path) -> None:
-    conn = _open(path)
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")  # readers never block the writer, nor the writer them
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise JobError(f"{path} was written by a newer workbench (schema {version} > {SCHEMA_VERSION})")
-        conn.executescript(_SCHEMA)
-        _migrate(conn)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("SELECT count(*) FROM jobs").fetchone()  # fails on a damaged file
-        conn.execute("PRAGMA quick_check").fetchone()
-    finally:
-        conn.close()
-
-
-# Columns added after schema 1, with their SQL type: an older queue file gains them in place (its jobs kept).
-_ADDED = {"user": "TEXT", "executor": "TEXT NOT NULL DEFAULT 'local'", "slurm_job_id": "TEXT", "node": "TEXT",
-          "reason": "TEXT"}
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    have = {r[1] for r in conn.execute("PRAGMA table_info(jobs)").fetchall()}
-    for column, sql_type in _ADDED.items():
-        if column not in have:
-            conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {sql_type}")
-
-
 @contextmanager
 def connect() -> Iterator[sqlite3.Connection]:
+    """A connection to the queue; SQLite failures inside become JobErrors that say what to do."""
     path = db_path()
-    _initialise(path)
-    conn = _open(path)
-    try:
-        yield conn
-    finally:
-        conn.close()
+    initialise(path)
+    with translated(path):
+        conn = open_db(path)
+        try:
+            yield conn
+        finally:
+            conn.close()
 
 
 @contextmanager
@@ -186,7 +96,9 @@ def transaction() -> Iterator[sqlite3.Connection]:
             yield conn
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # a failed COMMIT (disk full) may have rolled back already
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
 
 

@@ -69,10 +69,15 @@ class Supervisor:
         self._lock = threading.Lock()
         self.warm = WarmWorker(enabled=WARM_WORKER)
         self._idle_since = time.monotonic()
+        self._recover_pending = False  # recover() met a busy / full queue at start: a later tick does it
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "Supervisor":
-        self.recover()
+        try:
+            self.recover()
+        except queue.JobError as e:  # the app must start and serve even while the queue is busy or full
+            log.warning("supervisor start: %s; re-attaching on a later tick", e)
+            self._recover_pending = True
         self._thread = threading.Thread(target=self._loop, name="workbench-supervisor", daemon=True)
         self._thread.start()
         log.info("supervisor %s watching %s", self.owner, queue.db_path())
@@ -116,6 +121,9 @@ class Supervisor:
     # -- one round --------------------------------------------------------------------------------
     def tick(self) -> None:
         with self._lock:
+            if self._recover_pending:
+                self.recover()
+                self._recover_pending = False
             for worker in list(self.workers.values()):
                 self._watch(worker)
             while (job := queue.claim(self.owner, self._fits)) is not None:

@@ -20,7 +20,8 @@ def _frame() -> pd.DataFrame:
 
 @handler
 def queue_notice() -> str:
-    """What the user must know about the queue itself (e.g. a damaged queue file that was moved aside)."""
+    """What the user must know about the queue itself: a damaged queue file whose copy was set aside (the note
+    names the copy and its folder) and the fresh queue started in its place."""
     damaged = queue.damaged_note()
     return f"⚠️ {damaged}" if damaged else ""
 
