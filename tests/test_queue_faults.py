@@ -107,6 +107,23 @@ def test_a_held_write_lock_fails_writes_after_the_timeout_and_drops_nothing(jobs
     assert [j.state for j in queue.list_jobs()] == ["queued"] * 4
 
 
+def test_jobs_list_in_a_new_process_shows_a_busy_queue_and_a_write_exits_2(jobs_db, held_lock):
+    """The reported case: with three jobs queued and the lock held, `jobs list` threw the queue away."""
+    for i in (1, 2, 3):
+        queue.insert(_job(i))
+    held_lock(jobs_db)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    listed = subprocess.run([sys.executable, "-m", "workbench", "jobs", "list"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert all(f"job-00{i}" in listed.stdout for i in (1, 2, 3))
+    cancel = subprocess.run([sys.executable, "-m", "workbench", "jobs", "cancel", "job-002"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert cancel.returncode == 2 and "the job queue is busy" in cancel.stderr + cancel.stdout
+    assert _asides(jobs_db.parent) == []
+    assert [j.state for j in queue.list_jobs()] == ["queued"] * 3
+
+
 def test_the_supervisor_outlives_a_busy_queue_and_recovers_after(jobs_db, held_lock, caplog):
     from workbench.jobs.processes import HOST
     from workbench.jobs.supervisor import Supervisor
@@ -283,3 +300,19 @@ def test_a_bad_busy_timeout_is_refused_in_words(jobs_db, monkeypatch):
     monkeypatch.setenv("WORKBENCH_JOBS_BUSY_TIMEOUT", "soon")
     with pytest.raises(JobError, match="WORKBENCH_JOBS_BUSY_TIMEOUT must be a number of seconds"):
         queue.list_jobs()
+
+
+def test_a_damaged_file_on_a_full_disk_is_left_in_place_until_a_copy_fits(small_disk):
+    garbage = b"\x00garbage, not SQLite\x00" * 20_000  # ~440 KB: no room for its copy once the disk is full
+    db = small_disk / "jobs.sqlite3"
+    db.write_bytes(garbage)
+    _fill(small_disk)
+    _new_process(db)
+    with pytest.raises(JobError, match="is damaged .* a copy could not be set aside") as refused:
+        queue.list_jobs()
+    assert "free space" in refused.value.hint
+    assert db.read_bytes() == garbage and _asides(small_disk) == []  # nothing moved, no half copy left
+    (small_disk / "filler").unlink()
+    assert queue.list_jobs() == []
+    asides = _asides(small_disk)
+    assert len(asides) == 1 and (small_disk / asides[0]).read_bytes() == garbage
