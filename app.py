@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def parse_args(argv=None):
@@ -16,14 +17,25 @@ def parse_args(argv=None):
     p.add_argument("--allow-public-without-auth", action="store_true",
                    help="accept serving beyond this machine with no password (anyone reaching it can train and "
                         "read your outputs)")
+    # The trust policy for everything that arrives over HTTP or through the queue (workbench/core/policy.py).
+    p.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                   help="a folder (besides data/, outputs/, templates/ and the model cache) that forms, the API and "
+                        "queued jobs may read and write; repeatable")
+    p.add_argument("--secret-env", action="append", default=[], metavar="NAME",
+                   help="an environment variable holding an API key that forms and the API may choose (by name) "
+                        "for a judge or a served endpoint; repeatable. No other variable is ever read for a key")
+    p.add_argument("--judge-endpoint", action="append", default=[], metavar="URL",
+                   help="an endpoint (URL prefix) a key may be sent to; loopback is always allowed; repeatable")
+    p.add_argument("--allow-remote-code", action="store_true",
+                   help="let forms and the API set model.trust_remote_code (runs Python shipped with a hub model)")
+    p.add_argument("--admin", action="append", default=[], metavar="USER",
+                   help="with --auth: a user who may cancel, stop, resume and delete everyone's jobs and runs")
     return p.parse_args(argv)
 
 
 def read_auth(value: str | None):
     if not value:
         return None
-    from pathlib import Path
-
     lines = Path(value).read_text(encoding="utf-8").splitlines() if Path(value).is_file() else [value]
     pairs = [tuple(line.strip().split(":", 1)) for line in lines if line.strip() and not line.startswith("#")]
     if not pairs or any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
@@ -42,6 +54,19 @@ def main(argv=None) -> int:
         return 2
     from workbench.core.logs import setup_logging
     from workbench.core.paths import outputs_dir
+    from workbench.core.policy import configure
+
+    missing = [d for d in args.allow_path if not Path(d).expanduser().is_dir()]
+    if missing:
+        print(f"error: --allow-path {missing[0]} is not a folder", file=sys.stderr)
+        return 2
+    unknown = [u for u in args.admin if u not in {name for name, _ in auth or ()}]
+    if unknown:
+        print(f"error: --admin {unknown[0]} is not a user of --auth", file=sys.stderr)
+        return 2
+    # Set once, as environment variables, so the supervisor's workers apply the same policy.
+    configure(allow_paths=args.allow_path, secret_envs=args.secret_env, endpoints=args.judge_endpoint,
+              allow_remote_code=args.allow_remote_code, admins=args.admin)
     from workbench.ui.app import build_app, launch_kwargs
 
     setup_logging(args.log_level, outputs_dir() / "workbench.log")

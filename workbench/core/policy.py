@@ -110,6 +110,14 @@ class Policy:
         with no owner, queued from a shell, is the admins')."""
         return user is None or user in self.admins or (bool(owner) and user == owner)
 
+    def check_manage(self, owner: str | None, action: str) -> None:
+        """PolicyError unless the caller may `action` (cancel, resume, delete …) what `owner` submitted."""
+        user = caller()
+        if not self.may_manage(user, owner):
+            whose = f"{owner}'s job" if owner else "a job queued from a shell (the admins')"
+            raise PolicyError(f"{user} may not {action} {whose}",
+                              "ask its owner or an admin (the operator names admins with --admin USER)")
+
 
 def _is_loopback(host: str) -> bool:
     try:

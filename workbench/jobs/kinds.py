@@ -15,6 +15,7 @@ from workbench.config.run import RunConfig
 from workbench.config.serve import ServeConfig
 from workbench.config.tasks import EvalConfig, MergeConfig
 from workbench.core.errors import ConfigError
+from workbench.jobs.boundary import READ, WRITE, local, run_location
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class JobKind:
     describe: str = ""
     # On a CPU, jobs that use every core run one at a time; a job that mostly waits (serve) runs beside them.
     cpu_exclusive: bool = True
+    # The settings that name paths, for the trust boundary (jobs/boundary.py): cfg → [(setting, value, mode)].
+    paths: Callable[[Settings], list[tuple[str, str, str]]] | None = None
 
 
 KINDS: dict[str, JobKind] = {}
@@ -61,7 +64,9 @@ def kind_names() -> list[str]:
 
 def _prepare_train(cfg: RunConfig) -> Prepared:
     from workbench.config.preflight import preflight
-    from workbench.runs.folder import new_run_path
+    from workbench.core.files import atomic_write_text
+    from workbench.core.policy import caller
+    from workbench.runs.folder import RunDir, new_run_path
 
     cfg = cfg.copy()
     run_dir = new_run_path(cfg.run_name, cfg.output_dir)
@@ -69,7 +74,20 @@ def _prepare_train(cfg: RunConfig) -> Prepared:
     preflight(cfg)  # a config that cannot run here is refused now, with its message; nothing is queued
     # Reserve the folder name now: two jobs queued in the same second must not get the same run folder.
     run_dir.mkdir(parents=True, exist_ok=True)
+    if caller():
+        atomic_write_text(RunDir(run_dir).owner_file, caller())
     return Prepared(cfg, run_dir, run_dir.name)
+
+
+def _train_paths(cfg: RunConfig) -> list[tuple[str, str, str]]:
+    from workbench.config.preflight import is_local_data
+
+    return [("data.source", cfg.data.source if is_local_data(cfg.data.source) else "", READ),
+            ("model.name", local(cfg.model.name), READ),
+            ("model.adapter_from", run_location(cfg.model.adapter_from) if cfg.model.adapter_from.strip() else "",
+             READ),
+            ("pref.ref_model", local(cfg.pref.ref_model), READ),
+            ("output_dir", cfg.output_dir, WRITE)]
 
 
 def _train_command(config_file: Path, run_dir: Path, resume: bool) -> list[str]:
@@ -94,12 +112,26 @@ def _prepare_eval(cfg: EvalConfig) -> Prepared:
     from workbench.runs.folder import resolve_run
 
     cfg.check_ranges()
+    from workbench.core.policy import current
+
+    cfg.judge.check_policy(current()).validate()  # an offered key only, to an allowed endpoint; before the rest
     run = resolve_run(cfg.run)
     if run.saved_model() is None:
         raise ConfigError(f"run {run.id} has no saved adapter yet (state: {run.state()}); evaluate a finished run")
     cfg = cfg.copy()
     cfg.run = str(run.path)
     return Prepared(cfg, run.path, f"eval {run.id} ({cfg.data or cfg.split}, n={cfg.n or 'all'})")
+
+
+def _eval_paths(cfg: EvalConfig) -> list[tuple[str, str, str]]:
+    # An evaluation writes into the run's eval/ folder, so the run must be writable, not only readable.
+    return [("run", run_location(cfg.run) if cfg.run.strip() else "", WRITE), ("data", cfg.data, READ),
+            ("baseline", run_location(cfg.baseline) if cfg.baseline.strip() else "", READ)]
+
+
+def _merge_paths(cfg: MergeConfig) -> list[tuple[str, str, str]]:
+    return [("run", run_location(cfg.run) if cfg.run.strip() else "", READ), ("out", cfg.out, WRITE),
+            ("base", local(cfg.base), READ)]
 
 
 def _prepare_merge(cfg: MergeConfig) -> Prepared:
@@ -119,23 +151,30 @@ def _task_command(name: str):
 
 
 register(JobKind("train", RunConfig, _prepare_train, _train_command, distributed=True, can_resume=_train_can_resume,
-                 describe="train a LoRA / QLoRA / full fine-tune"))
+                 describe="train a LoRA / QLoRA / full fine-tune", paths=_train_paths))
 register(JobKind("eval", EvalConfig, _prepare_eval, _task_command("eval"),
-                 describe="side-by-side evaluation of a run"))
+                 describe="side-by-side evaluation of a run", paths=_eval_paths))
 register(JobKind("merge", MergeConfig, _prepare_merge, _task_command("merge"),
-                 describe="merge an adapter into its base model"))
+                 describe="merge an adapter into its base model", paths=_merge_paths))
 
 
 def _prepare_generate(cfg):
     from workbench.backtranslation.plan import plan
+    from workbench.core.policy import current
 
+    cfg.judge.check_policy(current())  # an offered key only, to an allowed endpoint
     # A run that is not reverse-instruction, an existing output, a name taken by other settings: refused before
     # queueing. Claiming the work folder now reserves the name, like a run folder.
     p = plan(cfg, claim=True)
     return Prepared(cfg, p.work.path, f"generate {p.work.name} with {p.run.id}")
 
 
-register(JobKind("generate", GenerateConfig, _prepare_generate, _task_command("generate"),
+def _generate_paths(cfg: GenerateConfig) -> list[tuple[str, str, str]]:
+    return [("run", run_location(cfg.run) if cfg.run.strip() else "", READ), ("texts", cfg.texts, READ),
+            ("out", cfg.out, WRITE)]
+
+
+register(JobKind("generate", GenerateConfig, _prepare_generate, _task_command("generate"), paths=_generate_paths,
                  can_resume=lambda work: None,  # the worker labels only the chunks its work folder lacks
                  describe="label your texts with a reverse-instruction run into an instruction dataset"))
 
@@ -143,9 +182,10 @@ register(JobKind("generate", GenerateConfig, _prepare_generate, _task_command("g
 def _prepare_serve(cfg):
     """Serve: every run must have its adapter, a key must exist when binding beyond loopback, the port free."""
     from workbench.runs.folder import resolve_run
-    from workbench.serving.ports import check_port
+    from workbench.core.policy import current
+    from workbench.serving.server import check_port
 
-    cfg = cfg.copy().validate()
+    cfg = cfg.copy().check_policy(current()).validate()  # an offered key name only, before it is looked up
     runs = [resolve_run(r) for r in cfg.runs()]
     for run in runs:
         if run.saved_model() is None:
@@ -155,7 +195,11 @@ def _prepare_serve(cfg):
     return Prepared(cfg, runs[0].path, f"serve {', '.join(r.id for r in runs)} at {cfg.host}:{cfg.port}")
 
 
-register(JobKind("serve", ServeConfig, _prepare_serve, _task_command("serve"), cpu_exclusive=False,
+def _serve_paths(cfg: ServeConfig) -> list[tuple[str, str, str]]:
+    return [("run", run_location(r), READ) for r in cfg.runs()]
+
+
+register(JobKind("serve", ServeConfig, _prepare_serve, _task_command("serve"), cpu_exclusive=False, paths=_serve_paths,
                  describe="serve runs' adapters on an OpenAI-compatible API until cancelled"))
 
 
@@ -171,5 +215,12 @@ def _prepare_export(cfg):
     return Prepared(cfg, plan.run.path, f"export {plan.run.id} ({what}) → {plan.out.name}")
 
 
-register(JobKind("export", ExportConfig, _prepare_export, _task_command("export"),
+def _export_paths(cfg: ExportConfig) -> list[tuple[str, str, str]]:
+    run = run_location(cfg.run) if cfg.run.strip() else None
+    # The default output is <run>/export: then the run folder itself must be writable.
+    out = cfg.out if str(cfg.out or "").strip() else (run / "export" if run else "")
+    return [("run", run or "", READ), ("out", out, WRITE)]
+
+
+register(JobKind("export", ExportConfig, _prepare_export, _task_command("export"), paths=_export_paths,
                  describe="export a run: merged folder, GGUF + Ollama Modelfile, model cards, checked"))

@@ -11,7 +11,8 @@ from workbench.config.fields import Settings
 from workbench.core.errors import ConfigError
 from workbench.core.files import atomic_write_text
 from workbench.core.paths import outputs_dir
-from workbench.jobs import queue
+from workbench.core.policy import caller, current
+from workbench.jobs import boundary, queue
 from workbench.jobs.kinds import get_kind
 from workbench.jobs.queue import Job, JobError
 
@@ -45,7 +46,8 @@ def parse_config(kind: str, config: str | Settings) -> Settings:
 def submit(kind: str, config: str | Settings, *, processes: int = 1, sweep_id: str | None = None) -> Job:
     """Check the config (as the kind's preflight does) and queue the job in one transaction.
 
-    An invalid config raises its ConfigError and nothing is queued or written."""
+    An invalid config raises its ConfigError, a path or key the caller may not use a PathError / PolicyError,
+    and nothing is queued or written. Under --auth the job records the signed-in user as its owner."""
     k = get_kind(kind)
     cfg = parse_config(kind, config)
     processes = int(processes or 1)
@@ -53,9 +55,10 @@ def submit(kind: str, config: str | Settings, *, processes: int = 1, sweep_id: s
         raise ConfigError(f"processes must be between 1 and {MAX_PROCESSES}; got {processes}")
     if processes > 1 and not k.distributed:
         raise ConfigError(f"{kind} jobs run as one process; processes must be 1")
+    boundary.check(k, cfg)  # the trust boundary first: nothing below creates anything for a forbidden path
     prepared = k.prepare(cfg)
     job = Job(id=queue.new_id(), kind=kind, name=prepared.name, config=prepared.config.to_yaml(), state="queued",
-              run_dir=str(prepared.run_dir), processes=processes, sweep_id=sweep_id)
+              run_dir=str(prepared.run_dir), processes=processes, sweep_id=sweep_id, user=caller())
     atomic_write_text(config_file(job.id), job.config)  # the worker reads its config from this file
     return queue.insert(job)
 
@@ -64,6 +67,7 @@ def cancel(job_id: str) -> str:
     """Cancel a queued job, or stop a running one (gracefully: checkpoint and adapter at the next step
     boundary; the supervisor escalates if the worker does not end). Returns what happened, as a sentence."""
     job = queue.get(job_id)
+    current().check_manage(job.user, "cancel or stop")
     if job.state == "queued":
         if queue.set_state(job.id, "cancelled", only_from=("queued",)):
             return f"job {job.id} cancelled before it started"
@@ -93,6 +97,7 @@ def resume(job_id: str) -> Job:
     """Queue an interrupted or cancelled job again: training continues from its last checkpoint up to the same
     final step, a generation labels what it had not yet labelled."""
     job = queue.get(job_id)
+    current().check_manage(job.user, "resume")
     kind = get_kind(job.kind)
     if kind.can_resume is None:
         raise JobError(f"job {job.id} is a {job.kind} job, which does not resume (submit it again)")
@@ -120,8 +125,9 @@ def resume_run(choice: str) -> Job:
     if run.last_checkpoint() is None:
         raise JobError(f"run {run.id} has no checkpoint to resume from (it stopped before the first save)")
     cfg = run.config()
+    current().check_manage(run.owner(), "resume")
     job = Job(id=queue.new_id(), kind="train", name=run.id, config=cfg.to_yaml(), state="queued",
-              run_dir=str(run.path), resume=True)
+              run_dir=str(run.path), resume=True, user=run.owner() or caller())
     atomic_write_text(config_file(job.id), job.config)
     return queue.insert(job)
 

@@ -12,7 +12,7 @@ from workbench.jobs.submit import job_folder
 from workbench.jobs.supervisor import log_tail
 from workbench.runs.folder import RunDir
 
-COLUMNS = ["id", "kind", "name", "state", "progress", "elapsed", "ETA", "processes", "error"]
+COLUMNS = ["id", "kind", "name", "owner", "state", "progress", "elapsed", "ETA", "processes", "error"]
 LOG_LINES = 200
 
 
@@ -47,7 +47,7 @@ def elapsed(job: Job) -> float | None:
 
 def row(job: Job) -> dict:
     done, total, eta = _progress(job)
-    return {"id": job.id, "kind": job.kind, "name": job.name, "state": job.state,
+    return {"id": job.id, "kind": job.kind, "name": job.name, "owner": job.user or "", "state": job.state,
             "progress": f"{done}/{total}" if total else "", "elapsed": clock(elapsed(job)),
             "ETA": clock(eta) if job.state in queue.ACTIVE else "", "processes": job.processes,
             "error": (job.error or "").splitlines()[0] if job.error else ""}

@@ -11,10 +11,11 @@ from pathlib import Path
 from workbench.config.run import RunConfig
 from workbench.core.errors import RunError
 from workbench.core.paths import outputs_dir
+from workbench.core.policy import current
 from workbench.runs.folder import ACTIVE, RunDir, list_runs, resolve_run
 
 SUMMARY_COLUMNS = ["run", "status", "base model", "template", "method", "steps", "final loss", "best loss",
-                   "eval loss", "created", "path"]
+                   "eval loss", "created", "owner", "path"]
 
 
 def _config(run: RunDir) -> RunConfig | None:
@@ -50,6 +51,7 @@ def run_summary(run: RunDir) -> dict:
         "best loss": _round(status.get("best_loss", min(losses) if losses else None)),
         "eval loss": _round(status.get("eval_loss", evals[-1] if evals else None)),
         "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(created)) if created else "",
+        "owner": run.owner() or "",
         "path": str(run.path),
     }
 
@@ -138,6 +140,7 @@ def delete_run(choice: str | Path) -> str:
         raise RunError(f"{run.path} is not inside {base}; only runs under the outputs folder are deleted here")
     if run.state() in ACTIVE:
         raise RunError(f"run {run.id} is {run.state()}; stop it before deleting it")
+    current().check_manage(run.owner(), "delete")  # under --auth: its owner or an admin
     # Rename first, then remove: a half-deleted run never shows up as a broken run in the list.
     trash = run.path.with_name(f".deleting-{run.id}")
     run.path.rename(trash)

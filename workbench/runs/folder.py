@@ -60,6 +60,7 @@ class RunDir:
     split_dir = property(lambda self: self.path / "split")
     split_file = property(lambda self: self.path / "split.json")
     log_file = property(lambda self: self.path / "run.log")
+    owner_file = property(lambda self: self.path / "owner")  # the signed-in user who queued it (under --auth)
 
     def exists(self) -> bool:
         return self.status_file.is_file() or self.config_file.is_file()
@@ -137,6 +138,12 @@ class RunDir:
         cps = [p for p in self.checkpoints.glob("checkpoint-*")
                if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
         return max(cps, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+    def owner(self) -> str | None:
+        try:
+            return self.owner_file.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
 
     def saved_model(self) -> Path | None:
         for p in (self.adapter, self.full_model):
