@@ -4,8 +4,8 @@ import shlex
 import pytest
 import yaml
 
-from workbench.cli.parser import build_parser
-from workbench.cli.train import load_config
+from workbench.cli import build_parser
+from workbench.cli.tasks import load_config
 from workbench.config import presets
 from workbench.config.run import RunConfig
 from workbench.core.errors import ConfigError

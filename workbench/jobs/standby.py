@@ -1,4 +1,4 @@
-"""A warm worker, the supervisor's side: keep one standby process (workbench/cli/standby.py) importing
+"""A warm worker, the supervisor's side: keep one standby process (workbench/cli/warm_worker.py) importing
 torch, transformers, TRL, PEFT and datasets in the background, and hand it the next job. It saves the
 seconds a fresh Python spends importing (benchmarks/job_start.py, benchmarks/NOTES.md).
 
@@ -37,7 +37,7 @@ class WarmWorker:
         self.ready = threading.Event()
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            ["nice", "-n", str(self.niceness), sys.executable, "-m", "workbench.cli.standby"], cwd=PROJECT_ROOT,
+            ["nice", "-n", str(self.niceness), sys.executable, "-m", "workbench.cli.warm_worker"], cwd=PROJECT_ROOT,
             env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, start_new_session=True, text=True)
         proc, ready = self.proc, self.ready

@@ -1,4 +1,5 @@
-"""`python -m workbench.cli.standby`: a worker that warms up before it has a job (see jobs/standby.py).
+"""`python -m workbench.cli.warm_worker`: the standby process itself, a worker that warms up before it has a
+job (the supervisor's side, which keeps one ready and hands it a job, is jobs/standby.py).
 
 It imports what every training job needs, says "ready", then reads one JSON line on stdin
 ({"argv": [...], "env": {...}, "log": "<worker.log>"}), points its stdout and stderr at that log, sets the
@@ -18,7 +19,7 @@ def _warm_up() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback  # noqa: F401
     from trl import SFTConfig, SFTTrainer  # noqa: F401
 
-    import workbench.cli.parser  # noqa: F401
+    import workbench.cli  # noqa: F401
     import workbench.data.load  # noqa: F401
     import workbench.prompts.rendering  # noqa: F401
     import workbench.training.callbacks  # noqa: F401
