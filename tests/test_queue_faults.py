@@ -82,8 +82,13 @@ def held_lock():
 
     yield hold
     for holder in holders:
-        holder.stdin.close()
-        holder.wait(30)
+        _release(holder)
+
+
+def _release(holder) -> None:
+    holder.stdin.close()  # the holder reads to EOF, then exits: its lock goes with it
+    holder.wait(30)
+    holder.stdout.close()
 
 
 def test_a_held_write_lock_fails_writes_after_the_timeout_and_drops_nothing(jobs_db, held_lock):
@@ -100,8 +105,7 @@ def test_a_held_write_lock_fails_writes_after_the_timeout_and_drops_nothing(jobs
     with pytest.raises(JobError, match="busy"):
         queue.claim("a", lambda j, active: ())
     assert _asides(jobs_db.parent) == []  # busy is not damage: nothing set aside
-    holder.stdin.close()
-    holder.wait(30)
+    _release(holder)
     queue.insert(_job(4))
     assert _ids() == ["job-001", "job-002", "job-003", "job-004"]
     assert [j.state for j in queue.list_jobs()] == ["queued"] * 4
@@ -138,8 +142,7 @@ def test_the_supervisor_outlives_a_busy_queue_and_recovers_after(jobs_db, held_l
         time.sleep(1.5)  # several ticks fail on the lock
         assert supervisor._thread.is_alive()
         assert queue.get("job-001").state == "running"
-        holder.stdin.close()
-        holder.wait(30)
+        _release(holder)
         deadline = time.monotonic() + 30
         while queue.get("job-001").state == "running" and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -167,8 +170,7 @@ def test_a_schema_1_file_gains_the_new_columns_and_keeps_its_jobs(jobs_db, held_
     with pytest.raises(JobError, match="the job queue is busy"):
         queue.list_jobs()
     assert _asides(jobs_db.parent) == []
-    holder.stdin.close()
-    holder.wait(30)
+    _release(holder)
 
     jobs = {j.id: j for j in queue.list_jobs()}
     assert set(jobs) == {"old-1", "old-2"} and jobs["old-1"].state == "completed" and jobs["old-2"].name == "run2"
