@@ -98,7 +98,7 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="wb-bench-jobs-"))
     os.environ["WORKBENCH_OUTPUTS"] = str(base / "outputs")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from workbench.models.embedded import default_model_dir
+    from workbench.models.resolve import default_model_dir
 
     default_model_dir()  # converted once, outside the measurement
     in_process(base)  # warm the page cache and this process's imports for both contenders

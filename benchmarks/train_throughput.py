@@ -206,7 +206,7 @@ def lora_flops_per_token(trained_fraction: float, context: float, lora_r: int) -
     """
     from transformers import AutoConfig
 
-    from workbench.models.embedded import default_model_dir
+    from workbench.models.resolve import default_model_dir
 
     c = AutoConfig.from_pretrained(str(default_model_dir()))
     h, i, layers, v = c.hidden_size, c.intermediate_size, c.num_hidden_layers, c.vocab_size

@@ -60,7 +60,7 @@ def no_app_supervisor():
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
-    from workbench.models.embedded import default_model_dir
+    from workbench.models.resolve import default_model_dir
 
     return default_model_dir()
 

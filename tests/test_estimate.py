@@ -10,7 +10,7 @@ from workbench.config import presets
 from workbench.config.preflight import preflight
 from workbench.config.run import RunConfig
 from workbench.core.errors import ModelError, PathError
-from workbench.models.device import pick_dtype
+from workbench.models.load import pick_dtype
 from workbench.training.estimate import GB, estimate, lora_params, model_shape, planned_steps
 
 GPU_24GB = dict(device="cuda", available_bytes=24 * GB)

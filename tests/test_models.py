@@ -4,8 +4,8 @@ import time
 import pytest
 
 from workbench.core.errors import ModelError
-from workbench.models import embedded
-from workbench.models.device import pick_dtype
+from workbench.models import resolve
+from workbench.models.load import pick_dtype
 from workbench.models.load import load_model
 from workbench.models.resolve import resolve_model
 
@@ -56,7 +56,7 @@ def test_failed_conversion_leaves_nothing_behind(tmp_path, monkeypatch):
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", fail)
     with pytest.raises(RuntimeError, match="disk full"):
-        embedded.default_model_dir()
+        resolve.default_model_dir()
     assert [p.name for p in tmp_path.iterdir()] == ["smollm2-135m-instruct.lock"]
 
 
@@ -73,11 +73,11 @@ def test_a_second_process_waits_for_the_conversion_lock(tmp_path, monkeypatch):
         target.mkdir()
         (target / "config.json").write_text("{}")
 
-    monkeypatch.setattr(embedded, "_convert_gguf", fake_convert)
+    monkeypatch.setattr(resolve, "_convert_gguf", fake_convert)
     lock = FileLock(str(tmp_path / "smollm2-135m-instruct") + ".lock")
     lock.acquire()
     result = []
-    waiter = threading.Thread(target=lambda: result.append(embedded.default_model_dir()))
+    waiter = threading.Thread(target=lambda: result.append(resolve.default_model_dir()))
     waiter.start()
     time.sleep(0.5)
     assert not result  # blocked while another holder converts

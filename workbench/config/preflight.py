@@ -61,7 +61,7 @@ def is_local_data(source: str) -> bool:
 
 def preflight(cfg: RunConfig, *, output_dir: str | Path | None = None, device: str | None = None) -> Plan:
     """Validate cfg, then resolve it against this machine; ConfigError names the setting that cannot work."""
-    from workbench.models.device import device_kind, pick_attention, pick_dtype
+    from workbench.models.load import device_kind, pick_attention, pick_dtype
     from workbench.models.resolve import is_local_model, resolve_model
     from workbench.prompts.registry import available
 

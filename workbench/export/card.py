@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from workbench.evaluation.results import baseline_label
-from workbench.models.embedded import DEFAULT_MODEL_ID
+from workbench.models.resolve import DEFAULT_MODEL_ID
 
 # Licences of bases whose folder does not say (the embedded default's model card says Apache 2.0).
 KNOWN_LICENSES = {DEFAULT_MODEL_ID: "apache-2.0"}

@@ -52,7 +52,7 @@ def estimate_size(base: str, dtype: str = "auto") -> int:
 
     Read from the safetensors headers of a local base (no weights loaded); a hub base is counted on
     the meta device (no download of weights, only its config)."""
-    from workbench.models.device import pick_dtype
+    from workbench.models.load import pick_dtype
     from workbench.models.resolve import resolve_model
 
     saved = pick_dtype(dtype)

@@ -4,7 +4,7 @@
 
 The machine decisions (device, dtype, quantization, the model folder, the data file) are the preflight
 Plan's; without a Plan (a recipe for a GPU this machine does not have, a model not downloaded here) the same
-rules decide them (models.device.pick_dtype, cfg.effective_quantization). The arithmetic (model shape, bytes,
+rules decide them (models.load.pick_dtype, cfg.effective_quantization). The arithmetic (model shape, bytes,
 seconds, this machine's probe) is `estimate_math.py`; here: the Estimate and its Markdown, how many steps
 (train.max_steps, or epochs over the training rows when the data is a local file that can be counted; a hub
 dataset is not downloaded for an estimate), and what a person should do about it (warnings: it will not fit,
@@ -157,7 +157,7 @@ def estimate(cfg: RunConfig, plan: Plan | None = None, device: str | None = None
     `available_bytes` overrides the measured free memory, e.g. to ask whether a recipe fits a 24 GB GPU from a
     CPU-only machine. Raises ModelError when the model's shape cannot be known (see estimate_math.model_shape).
     """
-    from workbench.models.device import device_kind, pick_dtype
+    from workbench.models.load import device_kind, pick_dtype
 
     device = device or (plan.device if plan else None) or device_kind()
     if plan is not None and plan.device == device:

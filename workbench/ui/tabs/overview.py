@@ -13,8 +13,8 @@ def overview():
     import pandas as pd
 
     from workbench.data import browse
-    from workbench.models.device import pick_attention, pick_dtype
-    from workbench.models.embedded import DEFAULT_MODEL_ID
+    from workbench.models.load import pick_attention, pick_dtype
+    from workbench.models.resolve import DEFAULT_MODEL_ID
     from workbench.models.resolve import resolve_model
 
     cfg = RunConfig()
