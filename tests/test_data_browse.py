@@ -1,4 +1,4 @@
-"""The dataset browser: pages, search, category filter, jump to row, row views, stats and their charts."""
+"""The dataset browser: pages, search, category filter, jump to row, row views, stats and their stats."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from workbench.core.errors import DataError
-from workbench.data import browse, charts, stats
+from workbench.data import browse, stats
 from workbench.data.load import load_canonical
 
 
@@ -125,11 +125,11 @@ def test_long_cells_are_cut_in_the_table_only(data_dir):
 
 def test_histograms_are_prebinned():
     lengths = {"a": np.array([1, 2, 3, 50, 1000]), "b": np.arange(200), "empty": np.array([], dtype=int)}
-    fig = charts.length_histogram(lengths, "tokens")
+    fig = stats.length_histogram(lengths, "tokens")
     assert [t.name for t in fig.data] == ["a", "b"]
     assert sum(fig.data[0].y) == 5 and sum(fig.data[1].y) == 200  # every row in some bar, the tail in the last
-    assert len(fig.data[1].x) <= charts.BINS + 2 and "last bar" in fig.layout.title.text
-    bar = charts.category_bar({"x": 3, "": 1})
+    assert len(fig.data[1].x) <= stats.BINS + 2 and "last bar" in fig.layout.title.text
+    bar = stats.category_bar({"x": 3, "": 1})
     assert list(bar.data[0].x) == ["x", "(none)"] and list(bar.data[0].y) == [3, 1]
 
 

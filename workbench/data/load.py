@@ -2,7 +2,9 @@
 
 open_source gives the raw rows and their Detection (format, reason, how the file was read, unusable rows);
 the Data tab browses that (browse.open_view), the engine trains on load_canonical's canonical rows. Both
-go through the same steps, so the row the Data tab shows is the row training uses.
+go through the same steps, so the row the Data tab shows is the row training uses. Then the train /
+validation / test split: one shuffle with the seed, then cut test, validation and train; split_sizes is the
+one arithmetic of it (training, the Data tab and the estimate count rows with it).
 """
 from __future__ import annotations
 
@@ -56,3 +58,31 @@ def load_canonical(source: str, fmt: str = "auto", column_map: dict | None = Non
     canonical = canonical_rows(raw, detection, drop_invalid)
     log.info("loaded %s: %s rows, %s", source, f"{len(canonical):,}", detection.message())
     return canonical, detection
+
+
+def split_sizes(n: int, val_size: float, test_size: float) -> dict:
+    """Rows in train / validation / test for n rows (the same arithmetic split() uses)."""
+    n_test = int(round(n * test_size))
+    n_val = int(round(n * val_size))
+    if n - n_test - n_val < 1:
+        raise DataError(f"{n} rows are too few for val_size={val_size} and test_size={test_size}")
+    return {"train": n - n_test - n_val, "validation": n_val, "test": n_test}
+
+
+def split(ds, val_size: float, test_size: float, seed: int):
+    """Shuffle once with the seed, then cut test, validation and train (85/10/5 by default)."""
+    sizes = split_sizes(len(ds), val_size, test_size)
+    n, n_test, n_val = len(ds), sizes["test"], sizes["validation"]
+    ds = ds.shuffle(seed=seed)
+    return {"train": ds.select(range(n_test + n_val, n)),
+            "validation": ds.select(range(n_test, n_test + n_val)),
+            "test": ds.select(range(n_test))}
+
+
+def split_markdown(n: int, val_size: float, test_size: float, seed: int) -> str:
+    """The split of n rows in words, for the Data tab."""
+    s = split_sizes(n, val_size, test_size)
+    return (f"Split with seed {seed}: **train {s['train']:,}** · validation {s['validation']:,} · "
+            f"test {s['test']:,} rows. Training shuffles with the seed and cuts in this order; the validation "
+            "and test rows are saved with the run (split/). Set data.val_size, data.test_size and data.seed "
+            "in the Train tab to change them.")

@@ -21,7 +21,7 @@ from workbench.core.errors import DataError, RunError, WorkbenchError
 from workbench.core.files import atomic_dir, atomic_write_text
 from workbench.core.logs import run_log
 from workbench.data.load import load_canonical
-from workbench.data.split import split as split_rows
+from workbench.data.load import split as split_rows
 from workbench.prompts import registry, tokenizing
 from workbench.runs.folder import RunDir, new_run_path, resolve_run
 

@@ -17,7 +17,7 @@ from workbench.config.preflight import Plan
 from workbench.config.run import RunConfig
 from workbench.core.errors import DataError
 from workbench.data.preference import load_pairs
-from workbench.data.split import split as split_rows
+from workbench.data.load import split as split_rows
 from workbench.prompts import registry
 from workbench.training.pref_sequences import sequences, truncate
 

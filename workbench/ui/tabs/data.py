@@ -13,7 +13,7 @@ from workbench.config.column_map import parse_column_map
 from workbench.config.run import DEFAULT_DATA, DataCfg
 from workbench.core.errors import WorkbenchError
 from workbench.core.paths import display
-from workbench.data import browse, charts, formats, preview, quality, read, repair, split, stats, upload
+from workbench.data import browse, formats, load, preview, quality, read, repair, stats, upload
 from workbench.prompts import registry
 from workbench.ui.errors import handler
 from workbench.ui.tabs.data_panels import (build_pairs_panel, column_widths, fit_columns, preview_outputs,
@@ -62,7 +62,7 @@ def load_dataset(source, hub_config, hub_split, fmt, column_map, skip_bad, page_
     choices = [ALL, *cats] if len(cats) > 1 or (cats and cats[0] != NONE) else [ALL]
     d = DataCfg()
     return (f"✅ {browse.describe(view)}{note}", source, gr.update(choices=choices, value=ALL), 1,
-            _frame(page), page.info, split.split_markdown(len(view), d.val_size, d.test_size, d.seed))
+            _frame(page), page.info, load.split_markdown(len(view), d.val_size, d.test_size, d.seed))
 
 
 @handler
@@ -105,9 +105,9 @@ def dataset_stats(source, hub_config, hub_split, fmt, column_map, model):
     tok = preview.tokenizer_for(model or "default")
     s = view.stats(tok, model or "default")
     sampled = f" (sample of {s.token_rows:,} rows)" if s.token_rows < s.rows else ""
-    return (stats.stats_markdown(s), charts.length_histogram(s.chars, "characters"),
-            charts.length_histogram(s.tokens, "tokens", f"Length in {model or 'default'} tokens{sampled}"),
-            charts.category_bar(s.categories))
+    return (stats.stats_markdown(s), stats.length_histogram(s.chars, "characters"),
+            stats.length_histogram(s.tokens, "tokens", f"Length in {model or 'default'} tokens{sampled}"),
+            stats.category_bar(s.categories))
 
 
 @handler
@@ -140,7 +140,7 @@ def clean_dataset(source, hub_config, hub_split, fmt, column_map, min_tokens, ma
 @handler
 def split_sizes(source, hub_config, hub_split, fmt, column_map, val_size, test_size, seed):
     view = _view(source, hub_config, hub_split, fmt, column_map)
-    return split.split_markdown(len(view), float(val_size), float(test_size), int(seed))
+    return load.split_markdown(len(view), float(val_size), float(test_size), int(seed))
 
 
 @handler
