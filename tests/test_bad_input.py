@@ -205,7 +205,7 @@ CASES = [
      "has no checkpoint to resume from"),
     ("resume outside outputs", lambda c, e: refused(c, "/resume_training", "/etc"), "is not a run this app may use"),
     ("config path outside", lambda c, e: refused(c, "/load_config", None, "/etc/ssl/openssl.yaml"),
-     "outside the project and outputs folders"),
+     "outside the folders this app may read"),
     ("config name with a folder", lambda c, e: refused(c, "/save_config", "../evil", False, 1, **TINY_API),
      "no folders"),
     # -- model ids -------------------------------------------------------------------------------------

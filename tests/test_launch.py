@@ -8,7 +8,7 @@ from workbench.cli import build_parser
 from workbench.cli.tasks import load_config
 from workbench.config import presets
 from workbench.config.run import RunConfig
-from workbench.core.errors import ConfigError
+from workbench.core.errors import ConfigError, PathError
 from workbench.training import launch
 
 
@@ -107,7 +107,7 @@ def test_load_config_by_name_path_or_upload_but_not_from_anywhere(outputs, tmp_p
     assert launch.load_config_file(str(path)).adapter.r == 8
     elsewhere = tmp_path_factory.mktemp("elsewhere") / "x.yaml"
     elsewhere.write_text(yaml.safe_dump({"adapter": {"r": 4}}))
-    with pytest.raises(ConfigError, match="outside the project and outputs folders"):
+    with pytest.raises(PathError, match="config file: .* is outside the folders this app may read"):
         launch.load_config_file(str(elsewhere))
     assert launch.load_config_file(str(elsewhere), uploaded=True).adapter.r == 4  # an upload is fine
     with pytest.raises(ConfigError, match="not a .yaml file"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from workbench.core.errors import ConfigError
 from workbench.core.paths import is_local_path, outputs_dir, resolve_local
 from workbench.core.policy import Policy, current
 
@@ -34,6 +35,7 @@ def check(kind, cfg, policy: Policy | None = None) -> None:
     """Refuse a config whose paths lie outside what a caller may read or write (PathError naming the setting and
     how the operator allows it), or that asks for remote code the operator did not allow. Writes nothing."""
     policy = policy or current()
+    _no_control_bytes(cfg.to_dict())
     for setting, value, mode in (kind.paths(cfg) if kind.paths else ()):
         if not str(value or "").strip():
             continue
@@ -44,3 +46,13 @@ def check(kind, cfg, policy: Policy | None = None) -> None:
     if getattr(getattr(cfg, "model", None), "trust_remote_code", False):
         policy.check_remote_code(True)
 
+
+
+def _no_control_bytes(values: dict, prefix: str = "") -> None:
+    """A NUL byte makes a path look absent (pathlib says "no such file"), so a local path would pass as a hub id;
+    no setting has a use for one."""
+    for key, value in values.items():
+        if isinstance(value, dict):
+            _no_control_bytes(value, f"{prefix}{key}.")
+        elif isinstance(value, str) and "\x00" in value:
+            raise ConfigError(f"{prefix}{key}: a setting may not contain NUL bytes")

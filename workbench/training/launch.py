@@ -19,7 +19,7 @@ from workbench.config.run import RunConfig, iter_fields
 from workbench.core.errors import ConfigError
 from workbench.core.files import atomic_write_text
 from workbench.core.naming import check_name
-from workbench.core.paths import PROJECT_ROOT, outputs_dir
+from workbench.core.paths import PROJECT_ROOT, confine, outputs_dir
 
 STRATEGIES = {
     "ddp": "DDP (a copy of the model per GPU)",
@@ -172,12 +172,8 @@ def save_config(cfg: RunConfig, name: str, *, num_gpus: int = 2, overwrite: bool
 
 # -- loading ------------------------------------------------------------------------------------------
 
-def allowed_config_roots() -> list[Path]:
-    return [PROJECT_ROOT.resolve(), outputs_dir().resolve()]
-
-
 def load_config_file(path: str | Path, *, uploaded: bool = False) -> RunConfig:
-    """Read a run YAML: a saved config name ('my-run'), or a .yaml path inside the project or outputs/.
+    """Read a run YAML: a saved config name ('my-run'), or a .yaml path in the folders the app may read.
 
     Uploaded files (already copied by the web server into its own folder) skip the folder check; typed
     paths are limited so the form cannot be used to read arbitrary files on the server.
@@ -193,6 +189,6 @@ def load_config_file(path: str | Path, *, uploaded: bool = False) -> RunConfig:
     p = p.resolve()
     if p.suffix not in (".yaml", ".yml"):
         raise ConfigError(f"{p.name} is not a .yaml file")
-    if not uploaded and not any(p.is_relative_to(root) for root in allowed_config_roots()):
-        raise ConfigError(f"{p} is outside the project and outputs folders; upload the file instead")
+    if not uploaded:
+        p = confine(p, "config file")  # the one confinement rule; an upload was copied in by the web server
     return RunConfig.load(p)

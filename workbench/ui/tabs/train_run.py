@@ -8,7 +8,7 @@ import gradio as gr
 
 from workbench.config.run import RunConfig
 from workbench.core.errors import WorkbenchError
-from workbench.core.paths import confine, display
+from workbench.core.paths import display
 from workbench.jobs import queue, submit, sweep, view
 from workbench.jobs.queue import JobError
 from workbench.runs.folder import resumable_runs
@@ -17,15 +17,11 @@ from workbench.ui.errors import handler
 
 
 def _check_readable(cfg: RunConfig) -> None:
-    """The server reads the data file and the model folder, so a typed path must lie under the folders this
-    app may read (core.paths.confine), as in every other tab; hub ids and 'default' are not paths."""
-    from workbench.config.preflight import is_local_data
-    from workbench.models.resolve import is_local_model
+    """The estimate reads the data file and the model folder: the job boundary's own path rule decides."""
+    from workbench.jobs.boundary import check
+    from workbench.jobs.kinds import get_kind
 
-    if is_local_data(cfg.data.source):
-        confine(cfg.data.source)
-    if is_local_model(cfg.model.name):
-        confine(cfg.model.name)
+    check(get_kind("train"), cfg)
 
 
 def estimate_for(cfg: RunConfig):
@@ -56,7 +52,6 @@ def _advice(cfg: RunConfig) -> str:
 
 def submit_run(cfg: RunConfig, processes: int = 1, *, now: bool) -> str:
     """Queue a training job; with now=True refuse when another job holds this machine's devices."""
-    _check_readable(cfg)
     if now:
         # Start now only where the supervisor would: nothing queued ahead, and devices free beside the
         # running jobs (its own rule; on a CPU that means no job at all).
