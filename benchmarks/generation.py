@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from workbench.config.generation import GenerationConfig  # noqa: E402
+from workbench.config.decoding import GenerationConfig  # noqa: E402
 from workbench.config.run import DEFAULT_DATA
 from workbench.data.load import load_canonical  # noqa: E402
 from workbench.generation.batch import generate_batch  # noqa: E402

@@ -3,7 +3,7 @@
 import gradio as gr
 import pytest
 
-from workbench.config.generation import GenerationConfig
+from workbench.config.decoding import GenerationConfig
 from workbench.config.tasks import EvalConfig
 from workbench.ui.form import setting_input
 

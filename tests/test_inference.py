@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from workbench.config.generation import GenerationConfig
+from workbench.config.decoding import GenerationConfig
 from workbench.core.errors import ConfigError, ModelError
 from workbench.generation.batch import generate_batch
 from workbench.generation.chat_model import ModelCache

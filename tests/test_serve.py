@@ -37,7 +37,7 @@ def chat(api, model, text, **kw):
 
 @pytest.mark.slow
 def test_models_chat_stream_and_completion_through_the_openai_client(served, api, lora_run):
-    from workbench.config.generation import GenerationConfig
+    from workbench.config.decoding import GenerationConfig
     from workbench.generation.stream import chat_once
 
     run_id = lora_run.run_dir.name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from workbench.config.generation import GenerationConfig
+from workbench.config.decoding import GenerationConfig
 from workbench.generation.batch import generate_batch
 from workbench.generation.chat_model import CACHE, ModelCache
 from workbench.prompts import registry, rendering

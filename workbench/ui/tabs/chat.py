@@ -7,7 +7,7 @@ import threading
 
 import gradio as gr
 
-from workbench.config.generation import GenerationConfig
+from workbench.config.decoding import GenerationConfig
 from workbench.core.errors import WorkbenchError
 from workbench.core.paths import confine
 from workbench.generation import chat_model, chat_prompts, decoding, stream
@@ -141,7 +141,7 @@ def build_chat_tab(app: gr.Blocks) -> None:
         release_btn = gr.Button("Release model", size="sm")
     status = gr.Markdown("Choose an adapter and press **Load** (or just send a message).")
     with gr.Accordion("Generation settings", open=False):
-        # Defaults, ranges and help text are GenerationConfig's own (config/generation.py).
+        # Defaults, ranges and help text are GenerationConfig's own (config/decoding.py).
         with gr.Row():
             max_new_tokens = setting_input(GenerationConfig, "max_new_tokens", "Max new tokens", step=1)
             do_sample = setting_input(GenerationConfig, "do_sample", "Sampling")

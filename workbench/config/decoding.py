@@ -1,5 +1,7 @@
-"""GenerationConfig: how a model writes a reply. One dataclass for the Chat tab's sliders, the Evaluate tab,
-a run's `gen` section and the CLI, so ranges and defaults are written once."""
+"""GenerationConfig: the decoding settings, how a model writes a reply (length, sampling, penalty, seed). One
+dataclass for the Chat tab's sliders, the Evaluate tab, a run's `gen` section and the CLI, so ranges and defaults
+are written once. (config/generate.py is the `generate` job: your texts → a dataset.)
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
