@@ -131,7 +131,7 @@ def eval_loss(adapter: Path, eval_file: str, cfg) -> float:
 
     from workbench.data.load import load_canonical
     from workbench.models.load import load_model
-    from workbench.prompts import registry, tokenizing
+    from workbench.prompts import registry, rendering
 
     loaded = load_model("default")
     model = PeftModel.from_pretrained(loaded.model, str(adapter)).eval()
@@ -140,7 +140,7 @@ def eval_loss(adapter: Path, eval_file: str, cfg) -> float:
     total, count = 0.0, 0
     with torch.no_grad():
         for row in ds:
-            enc = tokenizing.encode_row(template, row, loaded.tokenizer, 512)
+            enc = rendering.encode_row(template, row, loaded.tokenizer, 512)
             ids = torch.tensor([enc["input_ids"]], device=model.device)
             labels = torch.tensor([enc["labels"]], device=model.device)
             n = int((labels[:, 1:] != -100).sum())
@@ -157,14 +157,14 @@ def token_stats(train_file: str, cfg, block: int | None) -> dict:
     """
     from workbench.data.load import load_canonical
     from workbench.models.load import load_tokenizer
-    from workbench.prompts import registry, tokenizing
+    from workbench.prompts import registry, rendering
 
     tok = load_tokenizer("default")
     template = registry.load(cfg.data.template)
     ds, _ = load_canonical(train_file)
     trained = total = squares = 0
     for row in ds:
-        labels = tokenizing.encode_row(template, row, tok, cfg.data.max_length)["labels"]
+        labels = rendering.encode_row(template, row, tok, cfg.data.max_length)["labels"]
         trained += sum(x != -100 for x in labels)
         total += len(labels)
         squares += len(labels) ** 2

@@ -9,8 +9,8 @@ import pytest
 from workbench.core.errors import TemplateError
 from workbench.core.paths import templates_dir
 from workbench.data import preview
-from workbench.prompts import registry, rendering, schema, tokenizing
-from workbench.prompts.tokenizing import IGNORE_INDEX as M
+from workbench.prompts import registry, rendering, schema
+from workbench.prompts.rendering import IGNORE_INDEX as M
 
 WITH_INPUT = {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour", "category": "x"}
 NO_INPUT = {"instruction": "Name a color.", "input": "", "output": "Blue.", "category": ""}
@@ -102,7 +102,7 @@ def test_golden_rendering(name, row, tokenizer):
 
 @pytest.mark.parametrize("name", list(GOLDEN_LABELS))
 def test_golden_labels(name, tokenizer):
-    enc = tokenizing.encode_row(registry.load(name), NO_INPUT, tokenizer)
+    enc = rendering.encode_row(registry.load(name), NO_INPUT, tokenizer)
     assert enc["labels"] == GOLDEN_LABELS[name]
     # trained labels are the input ids themselves (no shift: the model shifts)
     assert [i for i, lab in zip(enc["input_ids"], enc["labels"]) if lab != M] == [x for x in enc["labels"] if x != M]
@@ -116,16 +116,16 @@ def test_chatml_equals_smollm2_chat_template(tokenizer):
     assert rendered == tokenizer.apply_chat_template(msgs, tokenize=False)
     ids = tokenizer.apply_chat_template(msgs, tokenize=True)
     ids = ids["input_ids"] if not isinstance(ids, list) else ids
-    assert tokenizing.encode_row(t, CHAT, tokenizer)["input_ids"] == list(ids)
+    assert rendering.encode_row(t, CHAT, tokenizer)["input_ids"] == list(ids)
     assert rendering.prompt_text(t, CHAT, tokenizer) == tokenizer.apply_chat_template(msgs[:-1], tokenize=False,
                                                                             add_generation_prompt=True)
 
 
 def test_train_on_strategies(tokenizer):
     t = registry.load("chatml")
-    last = tokenizing.encode_row(t, CHAT, tokenizer, train_on="last_response")["labels"]
+    last = rendering.encode_row(t, CHAT, tokenizer, train_on="last_response")["labels"]
     assert [x for x in last if x != M] == [14229, 25257, 30, 2, 198]  # "Goodbye.<|im_end|>\n" only
-    everything = tokenizing.encode_row(t, CHAT, tokenizer, train_on="all")
+    everything = rendering.encode_row(t, CHAT, tokenizer, train_on="all")
     assert everything["labels"] == everything["input_ids"]
 
 

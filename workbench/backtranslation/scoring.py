@@ -13,7 +13,7 @@ from collections import Counter
 
 from workbench.generation.chat_model import ChatModel
 from workbench.prompts import registry
-from workbench.prompts.tokenizing import IGNORE_INDEX, encode_row
+from workbench.prompts.rendering import IGNORE_INDEX, encode_row
 
 FORWARD_TEMPLATE = "alpaca"  # the layout the forward model is trained with (the Train button's choice too)
 COPY_NGRAM = 4

@@ -7,8 +7,8 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.prompts import rendering, tokenizing
-from workbench.prompts.tokenizing import IGNORE_INDEX
+from workbench.prompts import rendering
+from workbench.prompts.rendering import IGNORE_INDEX
 
 TRAINED_COLOR = "#c8f7c5"  # green: the loss is computed on these tokens
 MASKED_COLOR = "#e4e7ec"  # grey: context only (label -100)
@@ -79,7 +79,7 @@ class Preview:
 
 def preview(template, row: dict, tokenizer, max_length: int = 512, train_on: str = "responses") -> Preview:
     segs = rendering.render(template, row, tokenizer, train_on)
-    enc = tokenizing.tokenize(segs, tokenizer, None)
+    enc = rendering.tokenize(segs, tokenizer, None)
     prompt = rendering.prompt_text(template, row, tokenizer)
     target = "".join(t for t, trained in segs if trained)
     return Preview(prompt, target, enc["input_ids"], enc["labels"], int(max_length))

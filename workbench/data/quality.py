@@ -110,9 +110,9 @@ class _TokenCounter:
 
     def counts(self, rows: list[dict]) -> list[int]:
         if self.template is not None:
-            from workbench.prompts import tokenizing
+            from workbench.prompts import rendering
 
-            return [len(tokenizing.encode_row(self.template, r, self.tokenizer)["input_ids"]) for r in rows]
+            return [len(rendering.encode_row(self.template, r, self.tokenizer)["input_ids"]) for r in rows]
         texts = ["\n".join(row_texts(r)) for r in rows]
         return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
 

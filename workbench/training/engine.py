@@ -22,7 +22,7 @@ from workbench.core.files import atomic_dir, atomic_write_text
 from workbench.core.logs import run_log
 from workbench.data.load import load_canonical
 from workbench.data.load import split as split_rows
-from workbench.prompts import registry, tokenizing
+from workbench.prompts import registry, rendering
 from workbench.runs.folder import RunDir, new_run_path, resolve_run
 
 log = logging.getLogger(__name__)
@@ -233,12 +233,12 @@ def build_datasets(cfg: RunConfig, tok, plan: Plan) -> dict:
     template = registry.load(cfg.data.template)
 
     def encode(row):
-        return tokenizing.encode_row(template, row, tok, cfg.data.max_length, cfg.data.train_on)
+        return rendering.encode_row(template, row, tok, cfg.data.max_length, cfg.data.train_on)
 
     out = dict(parts, format=detection.format)
     for name in ("train", "validation"):
         tokens = parts[name].map(encode, remove_columns=parts[name].column_names, load_from_cache_file=False)
-        out[f"{name}_tokens"] = tokens.filter(lambda r: any(x != tokenizing.IGNORE_INDEX for x in r["labels"]))
+        out[f"{name}_tokens"] = tokens.filter(lambda r: any(x != rendering.IGNORE_INDEX for x in r["labels"]))
     if len(out["train_tokens"]) == 0:
         raise DataError("no training row has a trained token left (all responses empty or truncated away)",
                         "check the template and data.max_length")

@@ -84,7 +84,7 @@ def preview_html(template: Template, row: dict, tokenizer, max_length: int = 512
     """{answer key: (counts markdown, tokens html)}: each rendered sequence with the trained tokens coloured,
     through the Data tab's own token view (data/preview.py)."""
     from workbench.data.preview import Preview, tokens_html
-    from workbench.prompts.tokenizing import tokenize
+    from workbench.prompts.rendering import tokenize
 
     out = {}
     for key, segs in preview_segments(template, row, tokenizer).items():
