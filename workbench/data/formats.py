@@ -45,7 +45,7 @@ class Detection:
     reason: str
     columns: list = field(default_factory=list)
     notes: list = field(default_factory=list)  # how the file was read (delimiter, top-level key, ...)
-    invalid: object = None  # validity.InvalidRows when some rows cannot be trained on
+    invalid: object = None  # load.InvalidRows when some rows cannot be trained on
 
     def message(self) -> str:
         """One plain-text paragraph: format, reason, notes and unusable rows (logs and the CLI)."""
