@@ -5,9 +5,9 @@ from __future__ import annotations
 from contextlib import nullcontext
 from typing import Callable
 
-from workbench.config.generation import GenerationConfig
+from workbench.config.decoding import GenerationConfig
 from workbench.generation.chat_model import ChatModel
-from workbench.generation.decoding import cut_at_stop, generate_kwargs, stop_strings
+from workbench.generation.decoding import generate_kwargs, reply_text, stop_strings
 from workbench.prompts import schema
 
 
@@ -35,7 +35,7 @@ def generate_batch(cm: ChatModel, prompts: list[str], settings: GenerationConfig
             gen = cm.model.generate(**enc, **kwargs)
             new = gen[:, enc["input_ids"].shape[1]:]
             for i, ids in zip(idx, new):
-                out[i] = cut_at_stop(tok.decode(ids, skip_special_tokens=True), stops).strip()
+                out[i] = reply_text(tok, ids.tolist(), stops).strip()
             done += len(idx)
             if progress:
                 progress(done, len(prompts))

@@ -2,7 +2,7 @@
 back while streaming until they resolve)."""
 from __future__ import annotations
 
-from workbench.config.generation import GenerationConfig
+from workbench.config.decoding import GenerationConfig
 from workbench.prompts import schema
 
 
@@ -34,3 +34,68 @@ def held_back(text: str, stops: list[str]) -> int:
     """How many trailing characters could be the start of a stop string (not shown until resolved)."""
     return max((n for s in stops for n in range(min(len(s) - 1, len(text)), 0, -1) if text.endswith(s[:n])),
                default=0)
+
+
+class ReplyText:
+    """One reply's text as its tokens arrive, for every path that decodes (the Chat tab's stream, batch
+    generation, serve): the new text of each step, text that could be the start of a stop string held back
+    until it resolves, and the reply cut at the first stop. Linear in the reply's length: each step decodes
+    only a short window of tokens (the last emitted piece and the new ones, so byte-level pieces of one
+    character and the tokenizer's spacing rules see their context) and searches for stops only in the text
+    not yet shown, which is never longer than the longest stop plus one piece."""
+
+    def __init__(self, tokenizer, stops: list[str]):
+        self.tokenizer, self.stops = tokenizer, [s for s in stops if s]
+        self.ids: list[int] = []
+        self._prefix = 0  # window start: the piece emitted last, decoded again as context
+        self._read = 0  # tokens already turned into text
+        self._pending = ""  # decoded, not shown yet: a possible start of a stop string
+        self._shown: list[str] = []
+        self.stopped = False  # a stop string arrived: the reply is complete
+
+    @property
+    def text(self) -> str:
+        """The reply shown so far (the whole reply after `close`)."""
+        return "".join(self._shown)
+
+    def add(self, ids) -> str:
+        """Take new token ids (one step's, or a whole reply's at once); return the text that became visible."""
+        if self.stopped:
+            return ""
+        self.ids.extend(int(i) for i in ids)
+        decode = self.tokenizer.decode
+        before = decode(self.ids[self._prefix:self._read], skip_special_tokens=True)
+        now = decode(self.ids[self._prefix:], skip_special_tokens=True)
+        if len(now) <= len(before) or now.endswith("\ufffd"):
+            return ""  # nothing new, or a character whose bytes have not all arrived
+        self._prefix, self._read = self._read, len(self.ids)
+        return self._feed(now[len(before):], final=False)
+
+    def close(self) -> str:
+        """No more tokens: the rest (held-back text that never became a stop, an incomplete character)."""
+        if self.stopped:
+            return ""
+        rest = self.tokenizer.decode(self.ids[self._prefix:], skip_special_tokens=True)
+        before = self.tokenizer.decode(self.ids[self._prefix:self._read], skip_special_tokens=True)
+        self._prefix = self._read = len(self.ids)
+        return self._feed(rest[len(before):] if rest.startswith(before) else "", final=True)
+
+    def _feed(self, new: str, final: bool) -> str:
+        pending = self._pending + new
+        cut = min((i for i in (pending.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped, shown, self._pending = True, pending[:cut], ""
+        else:
+            keep = 0 if final else held_back(pending, self.stops)
+            shown, self._pending = pending[:len(pending) - keep], pending[len(pending) - keep:]
+        if shown:
+            self._shown.append(shown)
+        return shown
+
+
+def reply_text(tokenizer, ids, stops: list[str]) -> str:
+    """A finished reply's text from its token ids, cut at the first stop string (batch generation)."""
+    reply = ReplyText(tokenizer, stops)
+    reply.add(ids)
+    reply.close()
+    return reply.text

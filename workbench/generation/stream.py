@@ -1,31 +1,63 @@
 """Streaming chat: the reply yielded as it grows, stoppable by the user or by a cancelled request."""
 from __future__ import annotations
 
+import queue
 import threading
 from contextlib import nullcontext
 from typing import Iterator
 
-from workbench.config.generation import GenerationConfig
+from workbench.config.decoding import GenerationConfig
 from workbench.generation.chat_model import ChatModel
 from workbench.generation.chat_prompts import chat_prompt, message_text
-from workbench.generation.decoding import cut_at_stop, generate_kwargs, held_back, stop_strings
+from workbench.generation.decoding import ReplyText, generate_kwargs, stop_strings
 from workbench.prompts import schema
+
+
+class _ReplyStreamer:
+    """transformers' streamer protocol (put / end, called by generate's thread) feeding one ReplyText: the
+    first put is the prompt (skipped); each later one a step's token, whose visible text goes to `pieces`."""
+    END = None
+
+    def __init__(self, reply: ReplyText, finished: threading.Event):
+        self.reply, self.finished = reply, finished
+        self.pieces: queue.Queue = queue.Queue()
+        self._prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self._prompt_seen:
+            self._prompt_seen = True
+            return
+        delta = self.reply.add(value.reshape(-1).tolist())
+        if delta:
+            self.pieces.put(delta)
+        if self.reply.stopped:  # the reply is complete: generation ends at the next step
+            self.finished.set()
+            self.pieces.put(self.END)
+
+    def end(self) -> None:
+        rest = self.reply.close()
+        if rest:
+            self.pieces.put(rest)
+        self.pieces.put(self.END)
+
+    def __iter__(self):
+        while (piece := self.pieces.get(timeout=600)) is not self.END:
+            yield piece
 
 
 def stream_reply(cm: ChatModel, prompt: str, settings: GenerationConfig, template: schema.Template,
                  stop: threading.Event | None = None, use_adapter: bool = True) -> Iterator[str]:
-    """Yield the reply as it grows. Generation runs in a thread feeding a TextIteratorStreamer; setting
+    """Yield the reply as it grows. Generation runs in a thread feeding a ReplyText (decoding.py); setting
     `stop` (the user's Stop) or closing this generator (a cancelled request) ends that thread at the
     next token. `stop` is only read here, so after the call it still tells whether the user stopped."""
     import torch
-    from transformers import TextIteratorStreamer
 
     stop = stop or threading.Event()
     finished = threading.Event()  # set when this reader is done, for whatever reason
     tok = cm.tokenizer
     stops = stop_strings(template, tok)
     inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(cm.model.device)
-    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=600)
+    streamer = _ReplyStreamer(ReplyText(tok, stops), finished)
     kwargs = dict(**inputs, **generate_kwargs(settings, tok), streamer=streamer,
                   stopping_criteria=cm.stopping(stops, stop, finished))
     errors: list[BaseException] = []
@@ -38,28 +70,15 @@ def stream_reply(cm: ChatModel, prompt: str, settings: GenerationConfig, templat
                 cm.model.generate(**kwargs)
         except BaseException as e:  # surfaced to the reader below instead of dying silently in the thread
             errors.append(e)
-            streamer.on_finalized_text("", stream_end=True)
+            streamer.pieces.put(streamer.END)
 
     thread = threading.Thread(target=work, daemon=True, name="workbench-generate")
     thread.start()
-    text, shown = "", ""
+    shown = ""
     try:
         for piece in streamer:
-            text += piece
-            visible = cut_at_stop(text, stops)
-            if len(visible) < len(text):  # a stop string arrived: the reply is complete
-                finished.set()
-                shown = visible
-                yield shown
-                break
-            visible = visible[:len(visible) - held_back(visible, stops)]
-            if visible != shown:
-                shown = visible
-                yield shown
-        else:
-            final = cut_at_stop(text, stops)
-            if final != shown:
-                yield final
+            shown += piece
+            yield shown
     finally:
         finished.set()  # also reached when the consumer is cancelled: the thread stops at the next token
     thread.join(timeout=60)
