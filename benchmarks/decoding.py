@@ -5,7 +5,7 @@ default model.
 
     .venv/bin/python benchmarks/decoding.py [--tokens 256] [--repeats 7]
 
-The reply's tokens are real text (benchmarks/data/reverse_heldout.jsonl's responses, joined) tokenized and
+The reply's tokens are real text (the bundled data/dolly_sample.jsonl's responses, joined) tokenized and
 cut to --tokens; the stops are the reverse_instruction template's, which never occur in it, so both methods
 decode every token. Both must give the same text; the ratio is old / new time for the whole reply (median
 of --repeats), also shown at 4x the length to show how each grows.
@@ -77,8 +77,8 @@ def main() -> int:
     from workbench.models.resolve import default_model_dir
 
     tok = AutoTokenizer.from_pretrained(str(default_model_dir()))
-    rows = [json.loads(line) for line in (HERE / "data" / "reverse_heldout.jsonl").read_text().splitlines() if line]
-    text = "\n\n".join(str(r.get("output") or r.get("response") or next(iter(r.values()))) for r in rows)
+    sample = HERE.parent / "data" / "dolly_sample.jsonl"
+    text = "\n\n".join(json.loads(line)["response"] for line in sample.read_text().splitlines() if line.strip())
     all_ids = tok(text, add_special_tokens=False)["input_ids"]
     stops = stop_strings(registry.load("reverse_instruction"), tok)
     result = {"stops": stops}
