@@ -111,3 +111,36 @@ def test_json_object_without_one_list_of_rows_says_what_it_needs(data_dir):
                                 "test": [{"instruction": "c", "output": "d"}]}, indent=2))
     with pytest.raises(DataError, match=r"several lists of rows \(train, test\); keep one"):
         load_canonical(str(path))
+
+
+def test_excel_unicode_text_and_a_chinese_excel_csv_load_with_their_columns(data_dir):
+    """Excel's "Unicode text" export: UTF-16 with a byte-order mark, tab-separated, CRLF lines. A CSV saved by a
+    Chinese Excel: GB18030. A Latin-1 CSV: detected too. Each loads with its columns and its text decoded."""
+    import codecs
+
+    rows = [("写一首关于春天的诗", "春风吹绿了江南岸，桃花开满山坡。"), ("Größe?", "“Naïve” café — 5 €")]
+    tsv = data_dir / "excel-unicode.tsv"
+    body = "\r\n".join("\t".join(r) for r in [("instruction", "output"), *rows]) + "\r\n"
+    tsv.write_bytes(codecs.BOM_UTF16_LE + body.encode("utf-16-le"))
+    raw, notes = read_raw(str(tsv))
+    assert raw.column_names == ["instruction", "output"] and [tuple(r.values()) for r in raw] == rows
+    assert "tab" in notes[0] and "decoded as utf-16" in notes[0]
+    ds, det = load_canonical(str(tsv))
+    assert det.format == "alpaca" and ds[0]["output"] == rows[0][1]
+
+    gb = data_dir / "chinese-excel.csv"
+    chinese = [("问题", "回答"), *[(f"第{i}个问题：今天天气怎么样？", f"今天是晴天，气温二十五度，适合出门散步。{i}") for i in range(3)]]
+    gb.write_bytes("\r\n".join(",".join(r) for r in chinese).encode("gb18030"))
+    raw, notes = read_raw(str(gb))
+    assert raw.column_names == ["问题", "回答"] and raw[2]["回答"] == chinese[3][1]
+    assert "decoded as gb18030" in notes[0]
+
+    latin = data_dir / "latin1.csv"
+    latin.write_bytes("instruction,output\nok,x\ncafé crème,y\n".encode("latin-1"))
+    assert read_raw(str(latin))[0][1]["instruction"] == "café crème"
+
+    # JSON stays UTF-8 (pyarrow reads nothing else): a UTF-16 JSON file is refused with what to do.
+    utf16 = data_dir / "notepad.jsonl"
+    utf16.write_bytes(codecs.BOM_UTF16_LE + '{"instruction": "a", "output": "b"}\n'.encode("utf-16-le"))
+    with pytest.raises(DataError, match="notepad.jsonl is utf-16-le text .*JSON files must be UTF-8"):
+        read_raw(str(utf16))

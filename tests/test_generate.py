@@ -17,7 +17,7 @@ from workbench.backtranslation.chunks import chunk_texts
 from workbench.backtranslation.pipeline import generate_dataset
 from workbench.backtranslation.sources import SourceText, read_texts
 from workbench.backtranslation.workdir import WorkDir
-from workbench.cli.main import main
+from workbench.cli import main
 from workbench.config.generate import GenerateConfig
 from workbench.core.errors import ConfigError, DataError
 
@@ -126,8 +126,8 @@ def test_pairs_judged_over_http_by_the_served_run_join_the_review_and_the_datase
     try:
         out = data_dir / "generated" / "judged.jsonl"
         cfg = _cfg(lora_run.run_dir, pasted="\n\n".join(r["response"] for r in SAMPLE[:6]), name="judged",
-                   out=str(out), judge_url=server.url, judge_model="base", judge_max_tokens=12,
-                   judge_concurrency=1)  # rounds of 4 requests: a stop after the first leaves 2 pairs to judge
+                   out=str(out), judge__url=server.url, judge__model="base", judge__max_tokens=12,
+                   judge__concurrency=1)  # rounds of 4 requests: a stop after the first leaves 2 pairs to judge
         stop, steps = threading.Event(), []
 
         def stop_after_a_round(done, total, what):
@@ -173,7 +173,7 @@ def test_scores_flags_and_review(lora_run):
     scoring.mark_repeats(pairs)
     assert [p["repeated"] for p in pairs] == [True, True, False]
 
-    rows = [{"keep": True, "score": s, "instruction": i, "text": "t", "flags": "", "words": 1, "source": "x", "id": i}
+    rows = [{"keep": True, "score": s, "instruction": i, "text": "t", "flags": "", "tokens": 1, "source": "x", "id": i}
             for s, i in ((40.0, "a"), (10.0, "b"), (25.0, ""))]
     kept = review.rethreshold(rows, {}, review.Thresholds(20.0))
     assert [r["keep"] for r in kept] == [True, False, False]  # below the threshold, and empty
@@ -188,7 +188,7 @@ def test_scores_flags_and_review(lora_run):
 def test_chunking_splits_long_texts_at_paragraphs_and_drops_short_ones_and_duplicates(tokenizer):
     long = "\n\n".join(f"Paragraph {i} tells one more thing about the river and the town beside it." for i in range(9))
     chunking = chunk_texts([SourceText("a.txt", long), SourceText("b.txt", "Too short."),
-                            SourceText("c.txt", long)], tokenizer, budget=40, min_words=4)
+                            SourceText("c.txt", long)], tokenizer, budget=40, min_tokens=5)
     assert chunking.split_texts == 2 and chunking.too_short == 1 and chunking.duplicates >= 3
     assert {c.source for c in chunking.chunks} == {"a.txt"}
     for c in chunking.chunks:

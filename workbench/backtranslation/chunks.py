@@ -1,5 +1,8 @@
 """Texts → chunks a model can label: long texts split at paragraph boundaries up to a token budget, short
-chunks skipped, exact and near duplicates dropped with the Data tab's cleaning steps (data/quality.py)."""
+chunks skipped, exact and near duplicates dropped with the Data tab's cleaning steps (data/quality.py).
+
+Every length is counted in tokens of the run's tokenizer, never in whitespace words: a Chinese, Japanese or
+Thai paragraph has no spaces, so as words it would be one "word" and skipped as short, or never split."""
 from __future__ import annotations
 
 import re
@@ -8,7 +11,8 @@ from dataclasses import dataclass, field
 from workbench.backtranslation.sources import SourceText, paragraphs
 from workbench.data.quality import CleanOptions, clean
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# Sentence ends: Latin ones before a space; CJK (。！？), Arabic (؟ ۔) and Devanagari (।) ones need none.
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[。！？؟۔।])\s*")
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,7 @@ class Chunk:
 @dataclass
 class Chunking:
     chunks: list[Chunk] = field(default_factory=list)
-    too_short: int = 0
+    too_short: int = 0  # chunks under min_tokens
     duplicates: int = 0
     near_duplicates: int = 0
     split_texts: int = 0  # texts longer than the budget, split into several chunks
@@ -32,16 +36,16 @@ class Chunking:
                 f"short · dropped {self.duplicates:,} duplicates and {self.near_duplicates:,} near duplicates")
 
 
-def _pieces(text: str, budget: int, count) -> list[str]:
+def _pieces(text: str, budget: int, count, tokenizer) -> list[str]:
     """Paragraphs packed greedily into pieces of at most `budget` tokens; an over-long paragraph is split at
-    sentence ends, an over-long sentence at the budget."""
+    sentence ends, an over-long sentence at words (or, in a script without spaces, at the budget's token)."""
     units: list[str] = []
     for para in paragraphs(text):
         if count(para) <= budget:
             units.append(para)
             continue
-        for sentence in _SENTENCE_END.split(para):
-            units += _hard_split(sentence, budget, count) if count(sentence) > budget else [sentence]
+        for sentence in filter(str.strip, _SENTENCE_END.split(para)):
+            units += _hard_split(sentence, budget, count, tokenizer) if count(sentence) > budget else [sentence]
     pieces: list[str] = []
     current: list[str] = []
     for unit in units:
@@ -58,8 +62,10 @@ def _join(units: list[str]) -> str:
     return "\n\n".join(units)
 
 
-def _hard_split(sentence: str, budget: int, count) -> list[str]:
-    words, out, current = sentence.split(), [], []
+def _hard_split(sentence: str, budget: int, count, tokenizer) -> list[str]:
+    words, out, current = [], [], []
+    for word in sentence.split():
+        words += [word] if count(word) <= budget else _token_split(word, budget, tokenizer)
     for word in words:
         if current and count(" ".join([*current, word])) > budget:
             out.append(" ".join(current))
@@ -68,18 +74,32 @@ def _hard_split(sentence: str, budget: int, count) -> list[str]:
     return out + ([" ".join(current)] if current else [])
 
 
-def chunk_texts(texts: list[SourceText], tokenizer, budget: int, min_words: int = 0, dedup: bool = True,
-                near_threshold: float = 0.85) -> Chunking:
+def _token_split(text: str, budget: int, tokenizer) -> list[str]:
+    """Text without spaces cut every `budget` tokens, at the characters where those tokens start (a byte-level
+    token may cover part of a character, so a piece re-tokenized can differ by a token: a tenth is spared)."""
+    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    step = max(1, budget * 9 // 10)
+    cuts = sorted({0, *(offsets[i][0] for i in range(step, len(offsets), step)), len(text)})
+    return [text[a:b] for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]
+
+
+def token_counter(tokenizer):
+    """The one length measure of chunks and instructions: tokens of the run's tokenizer."""
     def count(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return count
 
+
+def chunk_texts(texts: list[SourceText], tokenizer, budget: int, min_tokens: int = 0, dedup: bool = True,
+                near_threshold: float = 0.85) -> Chunking:
+    count = token_counter(tokenizer)
     result = Chunking()
     candidates: list[Chunk] = []
     for st in texts:
-        pieces = [st.text] if count(st.text) <= budget else _pieces(st.text, budget, count)
+        pieces = [st.text] if count(st.text) <= budget else _pieces(st.text, budget, count, tokenizer)
         result.split_texts += len(pieces) > 1
         for k, piece in enumerate(pieces):
-            if len(piece.split()) < min_words:
+            if count(piece) < min_tokens:
                 result.too_short += 1
                 continue
             candidates.append(Chunk(f"{st.source}:{k}", st.source, k, piece))

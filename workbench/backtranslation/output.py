@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from workbench.backtranslation.review import Thresholds, judge_result
+from workbench.backtranslation.review import Thresholds, instruction_length, judge_result
 from workbench.backtranslation.workdir import WorkDir
 from workbench.core.errors import ConfigError, DataError
 from workbench.core.files import atomic_write_text, create_text
@@ -30,11 +30,19 @@ def dataset_rows(pairs: list[dict], work: WorkDir) -> list[dict]:
                             "template": meta.get("template", ""), "generation": generation,
                             "generation_name": work.name, "edited": bool(p.get("edited", False)),
                             "scores": {"backtranslation": float(p["score"]),
-                                       "instruction_words": int(p["instruction_words"]),
+                                       "instruction_tokens": instruction_length(p),
                                        "empty": bool(p["empty"]), "copies_text": bool(p["copies_text"]),
                                        "repeated": bool(p["repeated"]),
                                        **({"judge": p["judge_score"]} if p.get("judge_score") is not None else {})}}}
             for p in pairs]
+
+
+def files_section(meta: dict) -> list[str]:
+    """Every file skipped (with why) and every file not read as plain UTF-8 (with its encoding), one a line."""
+    lines = [f"- `{f}`: skipped, {why}" for f, why in meta.get("skipped_files", [])]
+    lines += [f"- `{f}`: decoded as {enc} (detection)" for f, enc in meta.get("encodings", {}).items()]
+    lines += [f"- `{f}`: decoded as {enc} (byte-order mark)" for f, enc in meta.get("marked", {}).items()]
+    return ["## Files", "", *lines, ""] if lines else []
 
 
 def card_text(out: Path, rows: list[dict], work: WorkDir, limits: Thresholds, review: dict) -> str:
@@ -48,7 +56,7 @@ def card_text(out: Path, rows: list[dict], work: WorkDir, limits: Thresholds, re
              "## Counts", "", "| | |", "|---|---|",
              f"| texts read | {meta.get('texts', 0):,} |",
              f"| files skipped | {len(meta.get('skipped_files', [])):,} |",
-             f"| chunks skipped as short (< {cfg.min_words} words) | {meta.get('too_short', 0):,} |",
+             f"| chunks skipped as short (< {cfg.min_tokens} tokens) | {meta.get('too_short', 0):,} |",
              f"| duplicates / near duplicates dropped | {meta.get('duplicates', 0):,} / "
              f"{meta.get('near_duplicates', 0):,} |",
              f"| chunks labelled | {meta.get('chunks', 0):,} |",
@@ -63,12 +71,12 @@ def card_text(out: Path, rows: list[dict], work: WorkDir, limits: Thresholds, re
              f"- candidates per text: {cfg.candidates}; generation: `{json.dumps(cfg.gen.to_dict())}`",
              f"- texts: `{cfg.texts or 'pasted'}`; reading: {meta.get('reading', '')}",
              *([f"- LLM judge: `{j['model']}`, rubric `{j['rubric']}`, over all pairs: {judge_result(j)}"]
-               if (j := meta.get("judge")) else []), "",
+               if (j := meta.get("judge")) else []), "", *files_section(meta),
              "## Columns", "",
              "`instruction` (generated), `input` (empty), `output` (your text), `provenance` (source file and chunk, "
              "run, template, generation settings, scores: `backtranslation` = 100·exp(mean log-likelihood of the "
-             "text given the instruction under the base model), `instruction_words`, flags `empty`, `copies_text`, "
-             "`repeated`; `judge` = the LLM judge's 0-100 when one was used).", "",
+             "text given the instruction under the base model), `instruction_tokens` (its length in tokens of the "
+             "run's tokenizer), flags `empty`, `copies_text`, `repeated`; `judge` = the LLM judge's 0-100 when one was used).", "",
              f"Train a forward model on it with the `alpaca` template: `python -m workbench train --data.source "
              f"{display(out)} --data.template alpaca`."]
     return "\n".join(lines) + "\n"

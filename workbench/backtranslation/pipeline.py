@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from workbench.backtranslation import scoring
-from workbench.backtranslation.chunks import Chunk, chunk_texts
+from workbench.backtranslation.chunks import Chunk, chunk_texts, token_counter
 from workbench.backtranslation.output import save_dataset
 from workbench.backtranslation.plan import GenerationPlan, plan
 from workbench.backtranslation.review import Thresholds, judge_text
-from workbench.backtranslation.sources import read_texts
+from workbench.backtranslation.sources import read_texts, work_file_notes
 from workbench.config.generate import GenerateConfig
 from workbench.core.errors import DataError
 from workbench.core.paths import display
@@ -41,8 +41,13 @@ class GenerationResult:
     kept: int = 0
     seconds: float = 0.0
     judge: dict | None = None  # judging/run.py judge_pairs' summary, when a judge was given
+    files: list[str] = field(default_factory=list)  # files skipped (why) and decoded by detection (encoding)
 
     def summary(self) -> str:
+        """The CLI's last lines: the outcome, then what happened to the files (one line each kind)."""
+        return "\n".join([self._outcome(), *self.files])
+
+    def _outcome(self) -> str:
         if self.state != "completed":
             where = ("while judging, every chunk labelled" if self.labelled == self.total
                      else f"after {self.labelled:,} of {self.total:,} chunks")
@@ -65,14 +70,15 @@ def prepare_chunks(cfg: GenerateConfig, p: GenerationPlan, tokenizer) -> list[Ch
         return saved
     reading = read_texts(cfg.texts, cfg.pasted, cfg.column, cfg.split_paragraphs)
     budget = cfg.max_chunk_tokens or max(32, p.run.config().data.max_length - prompt_budget(p, tokenizer))
-    chunking = chunk_texts(reading.texts, tokenizer, budget, cfg.min_words, cfg.dedup, cfg.near_threshold)
+    chunking = chunk_texts(reading.texts, tokenizer, budget, cfg.min_tokens, cfg.dedup, cfg.near_threshold)
     chunks = chunking.chunks[:cfg.limit] if cfg.limit else chunking.chunks
     if not chunks:
         raise DataError(f"no chunk left to label: {chunking.summary()}",
-                        "lower min_words, or give longer texts")
+                        "lower min_tokens, or give longer texts")
     p.work.save_chunks(chunks, {"run": p.run.id, "template": p.template.name, "base": p.base,
                                 "reading": reading.summary(), "texts": len(reading.texts),
                                 "skipped_files": reading.skipped, "encodings": reading.encodings,
+                                "marked": reading.marked,
                                 "chunking": chunking.summary(), "chunks": len(chunks), "budget_tokens": budget,
                                 "too_short": chunking.too_short, "duplicates": chunking.duplicates,
                                 "near_duplicates": chunking.near_duplicates, "limited": len(chunking.chunks) -
@@ -102,15 +108,15 @@ def label_batch(cfg: GenerateConfig, p: GenerationPlan, cm, chunks: list[Chunk])
     return [{"id": c.id, "candidates": cands} for c, cands in zip(chunks, per_chunk)]
 
 
-def build_pairs(chunks: list[Chunk], labels: dict[str, dict]) -> list[dict]:
-    """One pair per chunk in chunk order: the best candidate, its scores and flags."""
-    pairs = []
+def build_pairs(chunks: list[Chunk], labels: dict[str, dict], tokenizer) -> list[dict]:
+    """One pair per chunk in chunk order: the best candidate, its scores, flags and length in tokens."""
+    count, pairs = token_counter(tokenizer), []
     for c in chunks:
         cands = labels[c.id]["candidates"]
         best = scoring.best_candidate(cands)
         pairs.append({"id": c.id, "source": c.source, "chunk": c.index, "text": c.text,
                       "instruction": best["instruction"], "score": best["score"],
-                      "instruction_words": len(best["instruction"].split()), "empty": best["empty"],
+                      "instruction_tokens": count(best["instruction"]), "empty": best["empty"],
                       "copies_text": best["copies_text"], "candidates": len(cands),
                       "candidate_scores": [x["score"] for x in cands]})
     scoring.mark_repeats(pairs)
@@ -125,6 +131,7 @@ def generate_dataset(cfg: GenerateConfig, progress: Progress | None = None,
     p = plan(cfg, claim=True)
     cm = load_chat_model(p.base, p.adapter)
     chunks = prepare_chunks(cfg, p, cm.tokenizer)
+    files = work_file_notes(p.work.summary())
     labels = p.work.labels()
     todo = by_length([c for c in chunks if c.id not in labels], cm.tokenizer)
     if labels:
@@ -134,28 +141,30 @@ def generate_dataset(cfg: GenerateConfig, progress: Progress | None = None,
         progress(done, len(chunks), "labelling")
     for start in range(0, len(todo), cfg.batch_size):
         if stop is not None and stop.is_set():
-            return GenerationResult("stopped", display(p.work.path), done, len(chunks), seconds=time.time() - t0)
+            return GenerationResult("stopped", display(p.work.path), done, len(chunks), seconds=time.time() - t0,
+                                    files=files)
         records = label_batch(cfg, p, cm, todo[start:start + cfg.batch_size])
         p.work.append_labels(records)
         labels.update({r["id"]: r for r in records})
         done += len(records)
         if progress:
             progress(done, len(chunks), "labelling")
-    pairs = build_pairs(chunks, labels)
-    judge, verdict = cfg.judge(), None
+    pairs = build_pairs(chunks, labels, cm.tokenizer)
+    judge, verdict = cfg.judge.validate(), None
     if judge.enabled:
         from workbench.judging.run import judge_pairs
 
         verdict = judge_pairs(pairs, judge, progress=lambda d, n: progress and progress(d, n, "judging"),
                               known=p.work.judgements(), record=p.work.append_judgements, stop=stop)
         if verdict is None:
-            return GenerationResult("stopped", display(p.work.path), done, len(chunks), seconds=time.time() - t0)
+            return GenerationResult("stopped", display(p.work.path), done, len(chunks), seconds=time.time() - t0,
+                                    files=files)
         p.work.save_summary(p.work.summary() | {"judge": verdict})
         log.info("judge %s: mean score %s (%d pairs failed)", verdict["model"], verdict["mean_score"],
                  verdict["failed_rows"])
     p.work.save_pairs(pairs)
     result = GenerationResult("completed", display(p.work.path), len(chunks), len(chunks), pairs,
-                              seconds=time.time() - t0, judge=verdict)
+                              seconds=time.time() - t0, judge=verdict, files=files)
     if p.out is not None:
         limits = Thresholds(cfg.min_score, cfg.min_judge_score)
         kept = [x for x in pairs if limits.passes(x)]

@@ -8,10 +8,11 @@ from workbench.backtranslation import scoring
 from workbench.backtranslation.workdir import WorkDir
 from workbench.core.errors import DataError
 
-COLUMNS = ["keep", "score", "judge", "instruction", "text", "flags", "words", "source", "id"]
+COLUMNS = ["keep", "score", "judge", "instruction", "text", "flags", "tokens", "source", "id"]
 SORTS = {"score, best first": ("score", True), "score, worst first": ("score", False),
          "judge score, best first": ("judge", True), "judge score, worst first": ("judge", False),
-         "instruction length, longest first": ("words", True), "instruction length, shortest first": ("words", False),
+         "instruction length, longest first": ("tokens", True),
+         "instruction length, shortest first": ("tokens", False),
          "flagged first": ("flags", True), "source order": ("id", None)}
 
 
@@ -50,10 +51,16 @@ def default_keep(pair: dict, limits: Thresholds) -> bool:
     return limits.passes(pair) and not pair.get("empty")
 
 
+def instruction_length(pair: dict) -> int:
+    """The instruction's length in tokens of the run's tokenizer (a pair made before lengths were tokens has its
+    word count)."""
+    return int(pair.get("instruction_tokens", pair.get("instruction_words", 0)))
+
+
 def table_rows(pairs: list[dict], limits: Thresholds) -> list[dict]:
     return [{"keep": default_keep(p, limits), "score": p["score"], "judge": p.get("judge_score"),
              "instruction": p["instruction"],
-             "text": p["text"], "flags": flag_text(p), "words": p["instruction_words"], "source": p["source"],
+             "text": p["text"], "flags": flag_text(p), "tokens": instruction_length(p), "source": p["source"],
              "id": p["id"]} for p in pairs]
 
 
@@ -86,7 +93,7 @@ def curated(work: WorkDir, rows: list[dict], limits: Thresholds) -> tuple[list[d
         raise DataError(f"{len(unknown)} rows of the table are not in generation '{work.name}' (e.g. {unknown[0]})",
                         "open the generation again")
     shown = {r["id"]: r for r in rows}
-    kept, counts = [], {"below_threshold": 0, "dropped": 0, "edited": 0}
+    kept, counts, count = [], {"below_threshold": 0, "dropped": 0, "edited": 0}, None
     for pid, pair in pairs.items():
         row = shown.get(pid)
         if row is None or not row["keep"]:
@@ -96,8 +103,17 @@ def curated(work: WorkDir, rows: list[dict], limits: Thresholds) -> tuple[list[d
         edited = instruction != pair["instruction"].strip()
         counts["edited"] += edited
         fixed = {**pair, "instruction": instruction, "edited": edited}
-        if edited:  # the flags follow the new text; the score stays the generated instruction's
-            fixed.update(scoring.flags(instruction, pair["text"]), instruction_words=len(instruction.split()))
+        if edited:  # the flags and length follow the new text; the score stays the generated instruction's
+            count = count or _token_counter(work)
+            fixed.update(scoring.flags(instruction, pair["text"]), instruction_tokens=count(instruction))
         kept.append(fixed)
     scoring.mark_repeats(kept)
     return kept, counts
+
+
+def _token_counter(work: WorkDir):
+    """Tokens of the generation's base model (the run's tokenizer), loaded only when an instruction was edited."""
+    from workbench.backtranslation.chunks import token_counter
+    from workbench.models.load import load_tokenizer
+
+    return token_counter(load_tokenizer(work.summary()["base"]))

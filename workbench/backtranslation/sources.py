@@ -1,8 +1,9 @@
 """Texts in: a folder of .txt / .md files, one such file, a text column of a dataset file, or pasted text.
 
-Files are decoded as UTF-8 when they are; otherwise the encoding is detected (charset-normalizer, which
-`requests` already brings) and reported. In a folder, binary or undecodable files are skipped and listed; a
-single such file given alone is refused with its name. Every path is confined to the allowed folders.
+Files are decoded by the one reader the Data tab shares (data/text_files.py: byte-order mark, binary test,
+UTF-8, detection) and how each was decoded is reported. In a folder, empty, binary or undecodable files are
+skipped and listed with the reason; a single such file given alone is refused with its name. Every path is
+confined to the allowed folders.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from workbench.core.errors import DataError, PathError
 from workbench.core.paths import confine, display
+from workbench.data.text_files import Decoded, file_encoding, read_text
 
 log = logging.getLogger(__name__)
 
@@ -31,37 +33,36 @@ class SourceText:
 class Reading:
     texts: list[SourceText] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
-    encodings: dict[str, str] = field(default_factory=dict)  # file → encoding, for files not in UTF-8
+    encodings: dict[str, str] = field(default_factory=dict)  # file → encoding, for files decoded by detection
+    marked: dict[str, str] = field(default_factory=dict)  # file → encoding, for files with a byte-order mark
 
     def summary(self) -> str:
-        parts = [f"{len(self.texts):,} texts read"]
-        if self.encodings:
-            parts.append("decoded by detection: " + ", ".join(f"{Path(f).name} ({e})" for f, e in
-                                                                 self.encodings.items()))
-        if self.skipped:
-            parts.append(f"{len(self.skipped)} files skipped: " + "; ".join(f"{Path(f).name} ({why})" for f, why in
-                                                                             self.skipped))
-        return " · ".join(parts)
+        return " · ".join([f"{len(self.texts):,} texts read", *file_notes(self.skipped, self.encodings,
+                                                                            self.marked)])
+
+
+def file_notes(skipped, encodings: dict, marked: dict | None = None) -> list[str]:
+    """What happened to the files, in words: every one skipped (why) and every one not read as plain UTF-8
+    (its encoding). Also what the CLI, the tab and the card say from a work folder's summary."""
+    parts = []
+    if encodings:
+        parts.append("decoded by detection: " + ", ".join(f"{Path(f).name} ({e})" for f, e in encodings.items()))
+    if marked:
+        parts.append("decoded by byte-order mark: " + ", ".join(f"{Path(f).name} ({e})" for f, e in marked.items()))
+    if skipped:
+        parts.append(f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} skipped: " +
+                     "; ".join(f"{Path(f).name} ({why})" for f, why in skipped))
+    return parts
+
+
+def work_file_notes(summary: dict) -> list[str]:
+    """A work folder's files skipped and decoded (its summary.json), in words: the CLI, the Generate tab and the
+    dataset card say them."""
+    return file_notes(summary.get("skipped_files", []), summary.get("encodings", {}), summary.get("marked", {}))
 
 
 def paragraphs(text: str) -> list[str]:
     return [p.strip() for p in _PARAGRAPH.split(text) if p.strip()]
-
-
-def decode(data: bytes) -> tuple[str, str]:
-    """The text and the encoding it was in; DataError('binary' / 'undecodable') when it is not text."""
-    if b"\x00" in data[:8192]:
-        raise DataError("binary file (NUL bytes)")
-    try:
-        return data.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None or best.encoding is None:
-        raise DataError("not text in any encoding charset-normalizer knows")
-    return str(best), best.encoding
 
 
 def read_texts(texts: str = "", pasted: str = "", column: str = "", split_paragraphs: bool = False) -> Reading:
@@ -82,23 +83,29 @@ def read_texts(texts: str = "", pasted: str = "", column: str = "", split_paragr
             _read_file(path, split_paragraphs, reading)
         except DataError as e:
             raise DataError(f"{path.name} cannot be read as text: {e.message}",
-                            "give a UTF-8 (or other text-encoded) .txt or .md file") from None
-        if not reading.texts:
-            raise DataError(f"{path.name} is empty")
+                            "give a .txt or .md file of text (UTF-8, UTF-16 or another encoding)") from None
         return reading
     return _read_dataset(path, column)
 
 
 def _read_file(path: Path, split_paragraphs: bool, reading: Reading) -> None:
-    text, encoding = decode(path.read_bytes())
-    name = display(path)
-    if encoding != "utf-8":
-        reading.encodings[name] = encoding
-        log.info("%s decoded as %s", name, encoding)
+    """The file's texts into `reading`; DataError saying why a file holds none (empty, binary, not text)."""
+    decoded = read_text(path)
+    text, name = decoded.text, display(path)
+    if not text.strip():
+        raise DataError("only whitespace")
+    _note_encoding(reading, name, decoded)
     if split_paragraphs:
         reading.texts += [SourceText(f"{name}#p{i + 1}", p) for i, p in enumerate(paragraphs(text))]
-    elif text.strip():
+    else:
         reading.texts.append(SourceText(name, text.strip()))
+
+
+def _note_encoding(reading: Reading, name: str, decoded: Decoded) -> None:
+    if decoded.how == "utf-8":
+        return
+    (reading.encodings if decoded.how == "detection" else reading.marked)[name] = decoded.encoding
+    log.info("%s decoded as %s (%s)", name, decoded.encoding, decoded.how)
 
 
 def _read_folder(folder: Path, split_paragraphs: bool) -> Reading:
@@ -113,7 +120,7 @@ def _read_folder(folder: Path, split_paragraphs: bool) -> Reading:
         except DataError as e:
             reading.skipped.append((display(path), e.message))
     if not reading.texts:
-        why = f" ({len(reading.skipped)} files skipped: {reading.summary()})" if reading.skipped else ""
+        why = f" ({'; '.join(file_notes(reading.skipped, {}))})" if reading.skipped else ""
         raise DataError(f"no text found in {display(folder)}{why}", "put .txt or .md files in the folder")
     return reading
 
@@ -124,6 +131,9 @@ def _read_dataset(path: Path, column: str) -> Reading:
     if path.suffix.lower() not in FILE_TYPES:
         raise DataError(f"{path.name}: not a text (.txt, .md) or dataset ({', '.join(FILE_TYPES)}) file")
     raw = load_raw(str(path))
+    reading = Reading()
+    if FILE_TYPES[path.suffix.lower()] == "csv":  # a CSV is decoded as found (UTF-16, GB18030...): said so
+        _note_encoding(reading, display(path), file_encoding(path))
     columns = list(raw.column_names)
     name = column.strip() or next((c for c in TEXT_COLUMNS if c in columns), "")
     if name not in columns:
@@ -131,8 +141,8 @@ def _read_dataset(path: Path, column: str) -> Reading:
         raise DataError(f"{path.name} has no {wanted}; its columns: {', '.join(columns)}",
                         "name the column that holds the texts (column)")
     shown = display(path)
-    texts = [SourceText(f"{shown}#{i}", str(v).strip()) for i, v in enumerate(raw[name])
-             if isinstance(v, str) and v.strip()]
-    if not texts:
+    reading.texts = [SourceText(f"{shown}#{i}", str(v).strip()) for i, v in enumerate(raw[name])
+                     if isinstance(v, str) and v.strip()]
+    if not reading.texts:
         raise DataError(f"column '{name}' of {path.name} holds no text")
-    return Reading(texts)
+    return reading

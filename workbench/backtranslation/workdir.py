@@ -18,11 +18,11 @@ from workbench.backtranslation.chunks import Chunk
 from workbench.config.generate import GenerateConfig
 from workbench.core.errors import ConfigError
 from workbench.core.files import atomic_write_text
-from workbench.core.naming import check_name, timestamped
+from workbench.core.formatting import check_name, timestamped
 from workbench.core.paths import outputs_dir
 
 # The settings that decide what is labelled and how: a resumed generation must not change them.
-IDENTITY = ("run", "texts", "pasted", "column", "split_paragraphs", "max_chunk_tokens", "min_words", "dedup",
+IDENTITY = ("run", "texts", "pasted", "column", "split_paragraphs", "max_chunk_tokens", "min_tokens", "dedup",
             "near_threshold", "limit", "candidates", "gen")
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from workbench.config.fields import Settings, opt
-from workbench.config.generation import GenerationConfig
-from workbench.config.judge import judge_field
+from workbench.config.decoding import GenerationConfig
+from workbench.config.judge import JudgeConfig, WithJudge
 from workbench.core.errors import ConfigError
 
 
@@ -18,7 +18,7 @@ class LabellingGeneration(GenerationConfig):
 
 
 @dataclass
-class GenerateConfig(Settings):
+class GenerateConfig(WithJudge, Settings):
     run: str = opt("", "A finished reverse-instruction run (outputs/<run-id> or its id): its adapter writes the "
                        "instructions.")
     texts: str = opt("", "Your texts: a folder of .txt / .md files, one such file, or a dataset file (JSON, JSONL, "
@@ -30,7 +30,8 @@ class GenerateConfig(Settings):
                                         "per file, long ones chunked by paragraphs).", flag="--split-paragraphs")
     max_chunk_tokens: int = opt(0, "Longest chunk in tokens of the run's model; longer texts are split at paragraph "
                                    "boundaries (0 = the run's max_length minus the prompt).", min=0, max=32768)
-    min_words: int = opt(8, "Chunks with fewer words are skipped.", min=0, max=10000)
+    min_tokens: int = opt(10, "Chunks with fewer tokens (of the run's tokenizer, so any script counts) are skipped.",
+                          min=0, max=10000)
     dedup: bool = opt(True, "Drop exact and near-duplicate chunks (MinHash, as the Data tab's cleaning).",
                       flag="--keep-duplicates")
     near_threshold: float = opt(0.85, "Near-duplicate similarity (estimated Jaccard of word 3-grams).",
@@ -52,16 +53,16 @@ class GenerateConfig(Settings):
     name: str = opt("", "Name of this generation (its work folder outputs/generated/<name>/); default: from out, "
                         "else timestamped.")
     # The optional LLM judge: scores each pair 0-100 with the `pair` rubric (templates/judge/pair.yaml); the
-    # definitions are JudgeConfig's (config/judge.py), the flags --judge-url, --judge-model, --judge-local…
-    judge_url: str = judge_field("url")
-    judge_model: str = judge_field("model")
-    judge_key_env: str = judge_field("key_env")
-    judge_local: str = judge_field("local")
-    judge_rubric: str = judge_field("rubric")
-    judge_concurrency: int = judge_field("concurrency")
-    judge_timeout: float = judge_field("timeout")
-    judge_retries: int = judge_field("retries")
-    judge_max_tokens: int = judge_field("max_tokens")
+    # `judge:` section (config/judge.py), the flags --judge-url, --judge-model, --judge-local… (judge.mode stays
+    # score: a pair is always scored; validate() says so rather than ignoring another mode).
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+
+    @classmethod
+    def from_dict(cls, d: dict | None):
+        # Work folders made before lengths were tokens say min_words; read it as min_tokens so they still open.
+        if isinstance(d, dict) and "min_words" in d:
+            d = {**{k: v for k, v in d.items() if k != "min_words"}, "min_tokens": d["min_words"]}
+        return super().from_dict(d)
 
     def validate(self) -> "GenerateConfig":
         """Pure checks of values and their combinations (files are looked at by backtranslation.plan)."""
@@ -75,11 +76,8 @@ class GenerateConfig(Settings):
                               "texts: data/my-emails/ or a .txt / .jsonl file under data/")
         if self.out.strip() and not self.out.strip().endswith(".jsonl"):
             raise ConfigError(f"out must be a .jsonl file, got {self.out!r}", "e.g. data/generated/my-emails.jsonl")
-        self.judge()
+        if self.judge.mode != "score":
+            raise ConfigError("judge.mode: a generated pair is always scored (0-100) with the pair rubric; "
+                              f"got {self.judge.mode!r}", "leave judge.mode at score (pairwise is for evaluations)")
+        self.judge.validate()
         return self
-
-    def judge(self):
-        """The judge settings as a validated JudgeConfig (check .enabled: none given means no judge)."""
-        from workbench.config.judge import judge_from
-
-        return judge_from(self)

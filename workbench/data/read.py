@@ -5,9 +5,10 @@ held in Python memory whole. Each file is read the way it was written (shapes.py
 byte-order mark, JSON arrays, JSON Lines, bare message lists, rows under a top-level key), and how it was
 read comes back as notes for the load message.
 
-Bad files get a message a person can act on: an empty file, a binary file with a text name, text that
+Bad files get a message a person can act on: an empty file, a binary file with a text name, JSON that
 is not UTF-8 (with the line), malformed JSON lines (with their line numbers; repair.py offers to copy the
-good ones to a new file).
+good ones to a new file). A CSV or TSV is decoded as text_files.py finds it: a byte-order mark (Excel's
+"Unicode text" is UTF-16), UTF-8, else detection (GB18030 from a Chinese Excel), said in the notes.
 """
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ from pathlib import Path
 
 from workbench.core.errors import DataError, PathError
 from workbench.core.paths import confine, is_local_path, resolve_local
-from workbench.data import shapes
+from workbench.data import shapes, text_files
 from workbench.data.repair import find_malformed_json
 
 log = logging.getLogger(__name__)
 
-FILE_TYPES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
+FILE_TYPES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
 
 
 def is_local(source: str) -> bool:
@@ -72,13 +73,13 @@ def read_raw(source: str, hub_config: str = "", hub_split: str = "train") -> tup
     kind = FILE_TYPES.get(path.suffix.lower())
     if kind is None:
         raise DataError(f"{path.name}: unsupported file type; use one of {', '.join(FILE_TYPES)}")
-    check_file(path, kind)
+    encoding = check_file(path, kind)
     notes: list[str] = []
     try:
         if kind == "json":
             ds = _read_json(path, notes)
         elif kind == "csv":
-            ds = _read_csv(path, notes)
+            ds = _read_csv(path, notes, encoding)
         else:
             ds = datasets.load_dataset(kind, data_files=str(path), split="train")
     except DataError:
@@ -112,13 +113,13 @@ def _read_json(path: Path, notes: list[str]):
     return ds
 
 
-def _read_csv(path: Path, notes: list[str]):
+def _read_csv(path: Path, notes: list[str], encoding: str = "utf-8-sig"):
     import datasets
 
-    dialect = shapes.sniff_csv(path)
+    dialect = shapes.sniff_csv(path, encoding)
     # Every cell is read as text: a CSV has no types, and a column of numbers is still an answer to train on.
     # Only an empty cell is missing (not "NA", "null" or "None", which are text someone wrote).
-    kwargs = dict(sep=dialect.delimiter, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
+    kwargs = dict(sep=dialect.delimiter, encoding=encoding, keep_default_na=False, na_values=[""])
     if dialect.columns and all(dialect.columns):
         features = datasets.Features({c: datasets.Value("string") for c in dialect.columns})
         try:
@@ -151,8 +152,9 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-def check_file(path: Path, kind: str) -> None:
-    """Refuse an empty file, a binary file with a text name, and text that is not UTF-8.
+def check_file(path: Path, kind: str) -> str:
+    """Refuse an empty file, a binary file with a text name, and JSON that is not UTF-8; the encoding to read
+    the file with (a CSV in UTF-16 or GB18030 is read as it is: text_files.py).
 
     pyarrow's JSON reader accepts invalid UTF-8 bytes and fails only later, when a row is read, so the
     bytes are checked here (a streaming decode: about 0.6 s per GB).
@@ -160,27 +162,32 @@ def check_file(path: Path, kind: str) -> None:
     if path.stat().st_size == 0:
         raise DataError(f"{path.name} is empty (0 bytes)")
     if kind == "parquet":
-        return
+        return ""
     with open(path, "rb") as f:
         head = f.read(8192)
-    if b"\x00" in head:
+    marked = text_files.bom(head)
+    if kind == "json" and marked is not None and marked[0] != "utf-8":
+        raise DataError(f"{path.name} is {marked[0]} text (it starts with a byte-order mark); JSON files must be "
+                        f"UTF-8. Re-save it as UTF-8 (e.g. iconv -f {marked[0]} -t utf-8)")
+    if marked is None and b"\x00" in head:
         raise DataError(f"{path.name} looks like a binary file (it contains NUL bytes), not {kind.upper()} text; "
                         "check that you picked the right file")
+    if kind == "csv":
+        try:
+            found = text_files.file_encoding(path)
+        except DataError as e:
+            raise DataError(f"{path.name}: {e.message}") from None
+        text = head.decode(found.encoding, errors="replace").lstrip("\ufeff")
+        if not text.strip():
+            raise DataError(f"{path.name} holds only whitespace")
+        if found.how == "detection":
+            log.info("%s decoded as %s (detection)", path.name, found.encoding)
+        return found.encoding if found.how != "utf-8" else "utf-8-sig"
     if not head.removeprefix(codecs.BOM_UTF8).strip():
         raise DataError(f"{path.name} holds only whitespace")
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    line = 1
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(1 << 22)
-            try:
-                decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError as e:
-                at = e.start  # position within the buffered bytes; close enough to name the line
-                line += chunk[:max(at, 0)].count(b"\n")
-                raise DataError(f"{path.name} is not UTF-8 text: byte 0x{chunk[at]:02x} near line {line} "
-                                "cannot be decoded. Re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
-                                ) from None
-            if not chunk:
-                return
-            line += chunk.count(b"\n")
+    bad = text_files.utf8_error(path)
+    if bad is not None:
+        byte, line = bad
+        raise DataError(f"{path.name} is not UTF-8 text: byte 0x{byte:02x} near line {line} cannot be decoded. "
+                        "Re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8).")
+    return "utf-8"

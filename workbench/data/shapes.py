@@ -1,9 +1,10 @@
 """The shapes data files really come in, told apart before parsing so each is read the way it was written.
 
-CSV: the delimiter (',', ';', tab or '|') is sniffed from the head of the file, and a UTF-8 byte-order mark
-(what Excel writes) is skipped. JSON: a JSON array of rows, JSON Lines of row objects, JSON Lines whose every
-line is a bare list of {role, content} messages (one conversation a line), or one JSON object whose rows sit
-under a single top-level key such as {"data": [...]}.
+CSV: the delimiter (',', ';', tab or '|') is sniffed from the head of the file, decoded as read.check_file
+found it (a UTF-8 byte-order mark, what Excel writes, is skipped; UTF-16 and GB18030 are decoded). JSON: a
+JSON array of rows, JSON Lines of row objects, JSON Lines whose every line is a bare list of {role, content}
+messages (one conversation a line), or one JSON object whose rows sit under a single top-level key such as
+{"data": [...]}.
 """
 from __future__ import annotations
 
@@ -26,19 +27,22 @@ class CsvDialect:
     delimiter: str
     bom: bool
     columns: list[str]
+    encoding: str = "utf-8-sig"
 
     def note(self) -> str:
         bom = "; UTF-8 byte-order mark skipped" if self.bom else ""
-        return f"CSV delimiter {self.delimiter!r} ({DELIMITER_NAMES.get(self.delimiter, 'sniffed')}){bom}"
+        plain = self.encoding in ("utf-8", "utf-8-sig")
+        enc = "" if plain else f"; decoded as {self.encoding}"
+        return f"CSV delimiter {self.delimiter!r} ({DELIMITER_NAMES.get(self.delimiter, 'sniffed')}){bom}{enc}"
 
 
-def sniff_csv(path: Path) -> CsvDialect:
-    """The delimiter and header of a CSV file, from its first lines."""
+def sniff_csv(path: Path, encoding: str = "utf-8-sig") -> CsvDialect:
+    """The delimiter and header of a CSV file, from its first lines (decoded as read.check_file found it)."""
     with open(path, "rb") as f:
         head = f.read(SNIFF_BYTES)
     bom = head.startswith(codecs.BOM_UTF8)
-    # errors="replace": the cut may split a character; check_file has already checked the bytes are UTF-8.
-    text = head.decode("utf-8-sig", errors="replace")
+    # errors="replace": the cut may split a character; check_file has already checked how the bytes decode.
+    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
     if len(head) == SNIFF_BYTES and "\n" in text:
         text = text[:text.rindex("\n") + 1]  # whole lines only: half a line misleads the sniffer
     header_line = text.splitlines()[0] if text else ""
@@ -56,7 +60,7 @@ def sniff_csv(path: Path) -> CsvDialect:
     if dup:
         raise DataError(f"{path.name}: the header names the column{'s' if len(dup) > 1 else ''} "
                         f"{', '.join(dup)} more than once; give every column its own name")
-    return CsvDialect(delimiter, bom, columns)
+    return CsvDialect(delimiter, bom, columns, encoding)
 
 
 # -- JSON ------------------------------------------------------------------------------------------

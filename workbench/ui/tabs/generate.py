@@ -13,15 +13,17 @@ from workbench.backtranslation.sources import TEXT_SUFFIXES
 from workbench.backtranslation.workdir import list_generations
 from workbench.config.generate import GenerateConfig
 from workbench.core.errors import ConfigError, DataError
-from workbench.core.naming import timestamped
+from workbench.core.formatting import timestamped
 from workbench.core.paths import display
 from workbench.data.read import FILE_TYPES
 from workbench.ui.errors import handler
 from workbench.ui.form import setting_input
+from workbench.ui.tabs.evaluate_judge import key_choice
 from workbench.ui.tabs.generate_review import (
     DATATYPES,
     apply_threshold,
     count_kept,
+    files_note,
     open_generation,
     save_generated,
     sort_review,
@@ -70,16 +72,16 @@ def upload_texts(files):
     return display(folder)
 
 
-def generate_config(run, texts, pasted, column, split_paragraphs, candidates, min_words, max_chunk_tokens, limit,
+def generate_config(run, texts, pasted, column, split_paragraphs, candidates, min_tokens, max_chunk_tokens, limit,
                     batch_size, max_new_tokens, name, judge_url, judge_model, judge_key_env,
                     judge_local) -> GenerateConfig:
     cfg = GenerateConfig().with_values(
         run=run or "", texts=(texts or "").strip(), pasted=pasted or "", column=column or "",
-        split_paragraphs=bool(split_paragraphs), candidates=candidates or 1, min_words=min_words or 0,
+        split_paragraphs=bool(split_paragraphs), candidates=candidates or 1, min_tokens=min_tokens or 0,
         max_chunk_tokens=max_chunk_tokens or 0, limit=limit or 0, batch_size=batch_size or 8,
-        name=(name or "").strip() or timestamped("generate"), judge_url=(judge_url or "").strip(),
-        judge_model=(judge_model or "").strip(), judge_key_env=(judge_key_env or "").strip(),
-        judge_local=(judge_local or "").strip())
+        name=(name or "").strip() or timestamped("generate"), judge__url=(judge_url or "").strip(),
+        judge__model=(judge_model or "").strip(), judge__key_env=(judge_key_env or "").strip(),
+        judge__local=(judge_local or "").strip())
     cfg.gen.max_new_tokens = int(max_new_tokens or cfg.gen.max_new_tokens)
     return confined(cfg)
 
@@ -88,6 +90,9 @@ def confined(cfg: GenerateConfig) -> GenerateConfig:
     """The web's rule: the run lies under the allowed folders too (texts and out always must)."""
     from workbench.backtranslation.plan import reverse_run
 
+    from workbench.core.policy import current
+
+    cfg.judge.check_policy(current())  # an offered key only, sent only to an allowed endpoint
     cfg.validate()
     cfg.run = str(reverse_run(cfg.run, confined=True)[0].path)
     return cfg
@@ -113,17 +118,19 @@ def follow_generation(job_id, threshold, judge_threshold):
         return gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False)
     job = queue.get(job_id)
     row = view.row(job)
+    name = GenerateConfig.from_text(job.config).name
     if job.state in ("queued", *queue.ACTIVE):
         step = view.progress_note(job) or "labelling"  # labelling, then judging when a judge was given
         done = f"{step} {row['progress']} chunks" if row["progress"] else "reading the texts and loading the model"
         eta = f", about {row['ETA']} left" if row["ETA"] else ""
-        return f"⏳ generation job `{job.id}` is {job.state}: {done}{eta} ({clock(view.elapsed(job))})", \
-            gr.skip(), gr.skip(), gr.skip()
+        return f"⏳ generation job `{job.id}` is {job.state}: {done}{eta} ({clock(view.elapsed(job))})" + \
+            files_note(name), gr.skip(), gr.skip(), gr.skip()
     if job.state != "completed":
         return (f"❌ generation job `{job.id}` {job.state}" + (f": {job.error}" if job.error else "") +
-                " — Resume labels only the chunks not yet labelled.", gr.skip(), gr.skip(), gr.Timer(active=False))
-    table, count = open_generation(GenerateConfig.from_text(job.config).name, threshold, judge_threshold)
-    return f"✅ generation job `{job.id}` completed", table, count, gr.Timer(active=False)
+                " — Resume labels only the chunks not yet labelled." + files_note(name), gr.skip(), gr.skip(),
+                gr.Timer(active=False))
+    table, count = open_generation(name, threshold, judge_threshold)
+    return f"✅ generation job `{job.id}` completed" + files_note(name), table, count, gr.Timer(active=False)
 
 
 @handler
@@ -157,7 +164,7 @@ def build_generate_tab(app: gr.Blocks) -> dict:
         with gr.Row():
             split_paragraphs = setting_input(GenerateConfig, "split_paragraphs", "One text per paragraph")
             candidates = setting_input(GenerateConfig, "candidates", "Candidates per text", step=1)
-            min_words = setting_input(GenerateConfig, "min_words", "Skip chunks under (words)")
+            min_tokens = setting_input(GenerateConfig, "min_tokens", "Skip chunks under (tokens)")
             max_chunk_tokens = setting_input(GenerateConfig, "max_chunk_tokens", "Chunk budget (tokens)")
         with gr.Row():
             limit = setting_input(GenerateConfig, "limit", "Label at most (0 = all)")
@@ -167,11 +174,12 @@ def build_generate_tab(app: gr.Blocks) -> dict:
     with gr.Accordion("LLM judge (optional)", open=False):
         gr.Markdown("Also score every pair 0-100 with a stronger model (rubric `templates/judge/pair.yaml`: is this "
                     "a request a user would make, and does your text answer it?). Any OpenAI-compatible endpoint, "
-                    "or a model loaded here. The key is read from the environment variable you name.")
+                    "or a model loaded here. The key is one the operator offers (--secret-env), sent only to "
+                    "loopback or an allowed endpoint (--judge-endpoint).")
         with gr.Row():
             judge_url = gr.Textbox("", label="Judge endpoint (base URL)", placeholder="http://127.0.0.1:11434/v1")
             judge_model = gr.Textbox("", label="Judge model", placeholder="llama3.1:8b")
-            judge_key_env = gr.Textbox("", label="API key environment variable", placeholder="OPENAI_API_KEY")
+            judge_key_env = key_choice()
             judge_local = gr.Textbox("", label="…or a local judge model", placeholder="default (the embedded model)")
     with gr.Row():
         start_btn = gr.Button("Generate instructions", variant="primary")
@@ -200,7 +208,7 @@ def build_generate_tab(app: gr.Blocks) -> dict:
     saved_path = gr.Textbox(label="Saved dataset", interactive=False)
     train_btn = gr.Button("Train a forward model on it")
 
-    form = [run, texts, pasted, column, split_paragraphs, candidates, min_words, max_chunk_tokens, limit, batch_size,
+    form = [run, texts, pasted, column, split_paragraphs, candidates, min_tokens, max_chunk_tokens, limit, batch_size,
             max_new_tokens, name, judge_url, judge_model, judge_key_env, judge_local]
     start_btn.click(start_generation, form, [job_msg, job_id, previous], api_name="start_generation").success(
         lambda: gr.Timer(active=True), None, timer, api_name=False)
@@ -238,7 +246,7 @@ def generate_dataset_api(run: str, texts: str = "", pasted: str = "", out: str =
 
     cfg = GenerateConfig().with_values(run=run, texts=texts, pasted=pasted, out=out, candidates=candidates,
                                        min_score=min_score, limit=limit, name=name, overwrite=overwrite,
-                                       judge_url=judge_url, judge_model=judge_model, judge_local=judge_local,
+                                       judge__url=judge_url, judge__model=judge_model, judge__local=judge_local,
                                        min_judge_score=min_judge_score)
     job = submit("generate", confined(cfg))
     return {"job_id": job.id, "generation": Path(job.run_dir).name, "name": job.name}

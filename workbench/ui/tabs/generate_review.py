@@ -7,9 +7,10 @@ import pandas as pd
 
 from workbench.backtranslation import review
 from workbench.backtranslation.output import generated_dir
+from workbench.backtranslation.sources import work_file_notes
 from workbench.backtranslation.workdir import WorkDir, generated_root
 from workbench.core.errors import ConfigError, DataError
-from workbench.core.naming import check_name
+from workbench.core.formatting import check_name
 from workbench.core.paths import display
 from workbench.ui.errors import handler
 
@@ -60,6 +61,13 @@ def survivors_text(work: WorkDir, rows: list[dict]) -> str:
     judge = summary.get("judge")
     judged = f" · {review.judge_text(judge)}" if judge else ""
     return f"{review.survivors(rows)} · {summary.get('reading', '')} · {summary.get('chunking', '')}{judged}"
+
+
+def files_note(name: str) -> str:
+    """Files skipped (why) and decoded by detection (encoding), once the job has read the texts: said in the
+    job's message, so nobody misses a file left out."""
+    notes = work_file_notes(WorkDir(generated_root() / name).summary()) if name else []
+    return "\n\n⚠️ " + " · ".join(notes) if notes else ""
 
 
 @handler
