@@ -318,3 +318,26 @@ def test_a_damaged_file_on_a_full_disk_is_left_in_place_until_a_copy_fits(small_
     assert queue.list_jobs() == []
     asides = _asides(small_disk)
     assert len(asides) == 1 and (small_disk / asides[0]).read_bytes() == garbage
+
+
+RACER = """
+import sys, time
+from workbench.jobs import queue
+while time.time() < float(sys.argv[1]):
+    time.sleep(0.001)
+print(len(queue.list_jobs()), queue.damaged_note() is not None)
+"""
+
+
+def test_two_processes_finding_the_same_damage_set_it_aside_once(jobs_db):
+    garbage = b"not a queue " * 5000
+    jobs_db.write_bytes(garbage)
+    start = str(time.time() + 4)  # both past their imports, then at once
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, start], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               text=True) for _ in range(2)]
+    said = sorted(r.communicate(timeout=120)[0].split() for r in racers)
+    assert all(r.returncode == 0 for r in racers)
+    assert said == [["0", "False"], ["0", "True"]]  # one set it aside (and says so); the other found it fresh
+    asides = _asides(jobs_db.parent)
+    assert len(asides) == 1 and (jobs_db.parent / asides[0]).read_bytes() == garbage

@@ -183,36 +183,42 @@ def _set_aside(path: Path, reason: str) -> None:
         try:
             try:
                 _check(path)
-                return  # another process set it aside meanwhile
+                aside = None  # another process set it aside meanwhile
             except _Damaged:
-                pass
-            aside = _aside_name(path)
-            fresh = path.with_name(f".{path.name}.fresh-{os.getpid()}")
-            made = [Path(str(aside) + s) for s in ("", "-wal", "-shm") if Path(str(path) + s).exists()] + [fresh]
-            try:
-                for copy in made[:-1]:
-                    _copy(Path(str(path) + copy.name[len(aside.name):]), copy)
-                fresh.unlink(missing_ok=True)  # a leftover of this pid's earlier crash, never a queue
-                _build_fresh(fresh)
-            except (OSError, sqlite3.Error) as e:  # e.g. a full disk: leave the damaged file where it is
-                for p in made:
-                    p.unlink(missing_ok=True)  # only our own partial copies
-                raise JobError(f"the job queue {path} is damaged ({reason}), and a copy could not be set aside "
-                               f"({e}); nothing was changed", "free space on that disk (or make it writable), "
-                               "then try again; or move the file away yourself") from e
-            # The live -wal and -shm must go before the fresh file takes the name, or SQLite would replay the
-            # old WAL into it; their bytes are already in the fsynced copies.
-            for suffix in ("-wal", "-shm"):
-                Path(str(path) + suffix).unlink(missing_ok=True)
-            os.replace(fresh, path)
-            _fsync(path.parent)
+                aside = _aside_name(path)
+            if aside is not None:
+                _copy_aside_and_start_fresh(path, aside, reason)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    note = (f"the job queue {path.name} was damaged ({reason}); a copy of it was set aside as {aside.name} "
-            f"(with its -wal and -shm, if any) in {path.parent}, and a new, empty queue was started")
-    log.error(note)
-    _damaged.append(note)
+    if aside is not None:
+        note = (f"the job queue {path.name} was damaged ({reason}); a copy of it was set aside as {aside.name} "
+                f"(with its -wal and -shm, if any) in {path.parent}, and a new, empty queue was started")
+        log.error(note)
+        _damaged.append(note)
     _prepare(path)
+
+
+def _copy_aside_and_start_fresh(path: Path, aside: Path, reason: str) -> None:
+    """Copy the file and its -wal / -shm byte for byte (fsynced), then put a fresh queue under its name."""
+    fresh = path.with_name(f".{path.name}.fresh-{os.getpid()}")
+    made = [Path(str(aside) + s) for s in ("", "-wal", "-shm") if Path(str(path) + s).exists()] + [fresh]
+    try:
+        for copy in made[:-1]:
+            _copy(Path(str(path) + copy.name[len(aside.name):]), copy)
+        fresh.unlink(missing_ok=True)  # a leftover of this pid's earlier crash, never a queue
+        _build_fresh(fresh)
+    except (OSError, sqlite3.Error) as e:  # e.g. a full disk: leave the damaged file where it is
+        for p in made:
+            p.unlink(missing_ok=True)  # only our own partial copies
+        raise JobError(f"the job queue {path} is damaged ({reason}), and a copy could not be set aside "
+                       f"({e}); nothing was changed", "free space on that disk (or make it writable), "
+                       "then try again; or move the file away yourself") from e
+    # The live -wal and -shm must go before the fresh file takes the name, or SQLite would replay the
+    # old WAL into it; their bytes are already in the fsynced copies.
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    os.replace(fresh, path)
+    _fsync(path.parent)
 
 
 def _aside_name(path: Path) -> Path:
