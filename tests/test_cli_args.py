@@ -7,9 +7,9 @@ import pytest
 
 from conftest import PY, ROOT
 from workbench.cli import main
-from workbench.cli.main import run_command
+from workbench.cli import run_command
 from workbench.cli.options import settings_from_args
-from workbench.cli.parser import build_parser
+from workbench.cli import build_parser
 from workbench.config.run import RunConfig
 from workbench.config.tasks import EvalConfig, MergeConfig
 from workbench.core.errors import EvalError
@@ -29,7 +29,7 @@ def _help(capsys, command: str) -> str:
 def test_help_is_generated_from_the_config_fields(capsys, command, cls, switches):
     text = _help(capsys, command)
     for name, f in cls.iter_fields():
-        flag = switches.get(name, "--" + name.replace("_", "-"))
+        flag = switches.get(name, "--" + name.replace("_", "-").replace(".", "-"))  # judge.url: --judge-url
         assert flag in text and " ".join(f.metadata["help"].split()) in text, name
         if f.metadata.get("choices"):
             assert "{" + ",".join(f.metadata["choices"]) + "}" in text

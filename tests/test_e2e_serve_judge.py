@@ -16,7 +16,8 @@ from test_e2e_browser import open_tab, pick, visible
 
 from conftest import free_port, screenshot
 from e2e_helpers import wait_for
-from workbench.cli.main import main
+from workbench.cli import main
+from workbench.config.judge import JudgeConfig
 from workbench.config.serve import ServeConfig
 from workbench.core.errors import EvalError
 from workbench.core.paths import outputs_dir
@@ -51,8 +52,8 @@ def check_rows(rows: list[dict], judge: dict, key: str) -> None:
 def test_an_evaluation_judged_by_the_served_model_in_both_modes(lora_run, served, capsys, tmp_path):
     run = lora_run.run_dir
     before = served.batcher.batches
-    result = evaluate(run, n=2, max_new_tokens=8, name="judged", judge_url=served.url, judge_model="base",
-                      judge_max_tokens=12)
+    result = evaluate(run, n=2, max_new_tokens=8, name="judged",
+                      judge=JudgeConfig(url=served.url, model="base", max_tokens=12))
     judge = result.summary["judge"]
     assert served.batcher.batches > before  # the judge's requests reached the server
     assert (judge["mode"], judge["model"], judge["rubric"]) == ("score", "base", "score")
@@ -100,7 +101,8 @@ def test_an_evaluation_judged_by_the_served_model_in_both_modes(lora_run, served
 
 
 class Flaky(BaseHTTPRequestHandler):
-    """Fails the first `fail` POSTs with `status` (Retry-After: 0 on 429), then forwards to `target`."""
+    """Fails the first `fail` POSTs with `status` (asking for a 10 ms wait, which the openai client honours instead
+    of its own backoff), then forwards to `target`."""
     fail, status, target, calls = 0, 503, "", 0
 
     def do_POST(self):
@@ -109,8 +111,8 @@ class Flaky(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if cls.calls <= cls.fail:
             self.send_response(cls.status)
-            if cls.status == 429:
-                self.send_header("Retry-After", "0")
+            # The wait the server asks for (a short one, so the test stays fast), in both spellings.
+            self.send_header(*(("Retry-After", "0.01") if cls.status == 429 else ("Retry-After-Ms", "10")))
             self.end_headers()
             self.wfile.write(b'{"error": {"message": "busy"}}')
             return
@@ -137,11 +139,11 @@ def test_retries_with_backoff_then_a_clear_status(served, lora_run, monkeypatch)
     try:
         for status in (503, 429):
             Flaky.fail, Flaky.status, Flaky.calls = 2, status, 0
-            judge = HttpJudge(f"http://127.0.0.1:{port}/v1", "base", retries=3, backoff_s=0.01, max_tokens=4)
+            judge = HttpJudge(f"http://127.0.0.1:{port}/v1", "base", retries=3, max_tokens=4)
             assert judge.complete(ASK).strip()  # the served model's answer, after two failures
             assert Flaky.calls == 3
         Flaky.fail, Flaky.status, Flaky.calls = 100, 503, 0
-        judge = HttpJudge(f"http://127.0.0.1:{port}/v1", "base", retries=2, backoff_s=0.01, max_tokens=4)
+        judge = HttpJudge(f"http://127.0.0.1:{port}/v1", "base", retries=2, max_tokens=4)
         with pytest.raises(JudgeCallError, match=r"HTTP 503 .*busy \(after 3 attempts\)"):
             judge.complete(ASK)
         assert Flaky.calls == 3
@@ -152,7 +154,7 @@ def test_retries_with_backoff_then_a_clear_status(served, lora_run, monkeypatch)
                             registry=served.registry)
     try:
         with pytest.raises(JudgeCallError, match="HTTP 401 .*Incorrect API key"):
-            HttpJudge(keyed.url, "base", api_key="wrong", retries=3, backoff_s=0.01).complete(ASK)
+            HttpJudge(keyed.url, "base", api_key="wrong", retries=3).complete(ASK)
         assert HttpJudge(keyed.url, "base", api_key="right", max_tokens=4).complete(ASK).strip()
     finally:
         keyed.stop()

@@ -1,6 +1,12 @@
 """The judge without a model: reading judges' replies (good and malformed), the intervals, the rubric files,
-the verdicts from both answer orders, and a judge that cannot be reached (a real closed port)."""
+the verdicts from both answer orders, a judge that cannot be reached (a real closed port), one that fails with
+429 / 503 / 401 or is too slow (a real local server), and the `judge:` section of the configs and its flags."""
 from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -142,3 +148,93 @@ def test_the_summary_shows_the_judge_and_a_score_histogram():
                            "win_rate_ci": [0.2, 0.8], "tie_rate": 0.5, "tie_rate_ci": [0.2, 0.8], "loss_rate": 0.0,
                            "loss_rate_ci": [0.0, 0.4], "failed_rows": 0})
     assert "win rate **0.50** (95% CI 0.20–0.80)" in text and "failed" not in text
+
+
+def test_the_judge_is_one_section_in_yaml_json_the_api_and_the_cli():
+    from workbench.cli import build_parser
+    from workbench.cli.options import settings_from_args
+    from workbench.config.generate import GenerateConfig
+    from workbench.config.tasks import EvalConfig
+
+    url = "http://127.0.0.1:11434/v1"
+    want = JudgeConfig(url=url, model="m", key_env="K", concurrency=2)
+    for text in (f"run: r\njudge:\n  url: {url}\n  model: m\n  key_env: K\n  concurrency: 2\n",
+                 json.dumps({"run": "r", "judge": {"url": url, "model": "m", "key_env": "K", "concurrency": 2}}),
+                 f"run: r\njudge_url: {url}\njudge_model: m\njudge_key_env: K\njudge_concurrency: 2\n"):  # older flat keys
+        assert EvalConfig.from_text(text).judge == want
+    assert EvalConfig.from_text(EvalConfig(run="r", judge=want).to_yaml()).judge == want
+    assert "judge:\n  mode: score\n  url: " in EvalConfig(run="r", judge=want).to_yaml()
+    with pytest.raises(ConfigError, match="judge_url and judge.url are the same setting"):
+        EvalConfig.from_text(f"judge_url: {url}\njudge: {{url: {url}}}")
+    with pytest.raises(ConfigError, match="unknown setting 'judge.nope'"):
+        EvalConfig.from_text("judge: {nope: 1}")
+    with pytest.raises(ConfigError, match="judge.concurrency must be >= 1"):
+        EvalConfig.from_text("judge: {concurrency: 0}").check_ranges()
+    # The documented flags still set the section.
+    args = build_parser().parse_args(["eval", "--run", "r", "--judge-url", url, "--judge-model", "m",
+                                      "--judge-key-env", "K", "--judge-concurrency", "2"])
+    assert settings_from_args(EvalConfig, args).judge == want
+    args = build_parser().parse_args(["generate", "--run", "r", "--pasted", "t", "--judge-local", "default"])
+    assert settings_from_args(GenerateConfig, args).judge == JudgeConfig(local="default")
+    args = build_parser().parse_args(["generate", "--run", "r", "--pasted", "t", "--judge-mode", "pairwise"])
+    with pytest.raises(ConfigError, match="judge.mode: a generated pair is always scored"):
+        settings_from_args(GenerateConfig, args).validate()
+
+
+class Failing(BaseHTTPRequestHandler):
+    """Answers the first `fail` requests with `status` (asking for a 10 ms wait in Retry-After), then a chat
+    completion; `sleep` seconds before answering (a slow judge)."""
+    fail, status, calls, sleep, arrived = 0, 503, 0, 0.0, []
+
+    def do_POST(self):
+        cls = type(self)
+        cls.calls += 1
+        cls.arrived.append(time.monotonic())
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        time.sleep(cls.sleep)
+        ok = cls.calls > cls.fail
+        body = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "SCORE: 9"}}]}
+            if ok else {"error": {"message": "busy" if cls.status != 401 else "Incorrect API key"}}).encode()
+        self.send_response(200 if ok else cls.status)
+        if not ok:
+            self.send_header("Retry-After", "0.01")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        """Silent: the stdlib server would print every request to stderr."""
+
+
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """The slow judge's reply meets a client that already gave up (a broken pipe): expected, not printed."""
+
+
+def test_the_official_client_retries_honours_retry_after_and_each_failure_has_its_status():
+    from workbench.judging.client import HttpJudge, JudgeCallError
+
+    server = QuietServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url, ask = f"http://127.0.0.1:{server.server_address[1]}/v1", [{"role": "user", "content": "hi"}]
+    try:
+        Failing.fail, Failing.status, Failing.calls, Failing.arrived = 2, 429, 0, []
+        assert HttpJudge(url, "m", retries=3).complete(ask) == "SCORE: 9"
+        gaps = [b - a for a, b in zip(Failing.arrived, Failing.arrived[1:])]
+        assert Failing.calls == 3 and max(gaps) < 0.3, gaps  # the server's 10 ms, not the client's 0.5 s, 1 s backoff
+        Failing.fail, Failing.status, Failing.calls = 100, 503, 0
+        with pytest.raises(JudgeCallError, match=r"^HTTP 503 from 127.0.0.1:\d+: busy \(after 3 attempts\)$"):
+            HttpJudge(url, "m", retries=2).complete(ask)
+        Failing.fail, Failing.status, Failing.calls = 100, 401, 0
+        replies = HttpJudge(url, "m", api_key="wrong", retries=3, concurrency=2).complete_all([ask, ask])
+        assert [str(r) for r in replies] == [f"HTTP 401 from 127.0.0.1:{server.server_address[1]}: Incorrect API "
+                                             "key"] * 2 and Failing.calls == 2  # a 401 is not retried
+        Failing.fail, Failing.calls, Failing.sleep = 0, 0, 1.0
+        with pytest.raises(JudgeCallError, match=r"^timeout after 0.2 s \(127.0.0.1:\d+\)$"):
+            HttpJudge(url, "m", retries=0, timeout=0.2).complete(ask)
+    finally:
+        Failing.sleep = 0.0
+        server.shutdown()
+        server.server_close()

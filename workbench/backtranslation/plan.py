@@ -60,10 +60,10 @@ def output_path(text: str) -> Path:
 
 def plan(cfg: GenerateConfig, claim: bool = False) -> GenerationPlan:
     """Check everything a generation needs; `claim` also starts (or re-enters) its work folder."""
-    if cfg.validate().judge().enabled:
+    if cfg.validate().judge.enabled:
         from workbench.judging.rubric import for_mode
 
-        for_mode("pair", cfg.judge_rubric)  # a missing rubric, or one for evaluations, is refused before labelling
+        for_mode("pair", cfg.judge.rubric)  # a missing rubric, or one for evaluations, is refused before labelling
     run, saved, template = reverse_run(cfg.run)
     out = output_path(cfg.out) if cfg.out.strip() else None
     if out is not None and out.exists() and not cfg.overwrite:

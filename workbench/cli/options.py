@@ -12,9 +12,20 @@ from workbench.config.fields import Settings, default_of, field_type, range_text
 from workbench.core.errors import ConfigError
 
 
+# Sections whose options are spelled --section-field, not --section.field: the judge's flags (--judge-url,
+# --judge-model ...) were documented before the settings became EvalConfig's and GenerateConfig's `judge:` section.
+DASHED_SECTIONS = ("judge",)
+
+
 def flag_of(name: str, f) -> str:
-    """--field-name, or the spelling the field's metadata asks for (e.g. --no-base)."""
-    return f.metadata.get("flag") or "--" + name.replace("_", "-")
+    """--field-name (--section.field-name in a section), or the spelling the field's metadata asks for (e.g.
+    --no-base)."""
+    if f.metadata.get("flag"):
+        return f.metadata["flag"]
+    section, dot, rest = name.rpartition(".")
+    if dot and section in DASHED_SECTIONS:
+        name = f"{section}_{rest}"
+    return "--" + name.replace("_", "-")
 
 
 def add_settings(parser: argparse.ArgumentParser, cls: type[Settings], required: tuple[str, ...] = ()) -> None:
@@ -36,8 +47,9 @@ def add_settings(parser: argparse.ArgumentParser, cls: type[Settings], required:
         choices = meta.get("choices")
         if name in required:
             help_text += " (required)"
-        parser.add_argument(flag_of(name, f), dest=name, default=argparse.SUPPRESS,
-                            metavar="{" + ",".join(map(str, choices)) + "}" if choices else name.upper(),
+        flag = flag_of(name, f)
+        metavar = "{" + ",".join(map(str, choices)) + "}" if choices else flag[2:].replace("-", "_").upper()
+        parser.add_argument(flag, dest=name, default=argparse.SUPPRESS, metavar=metavar,
                             help=help_text + (f" ({facts})" if facts else ""))
 
 

@@ -26,6 +26,10 @@ class ServeConfig(Settings):
     max_prompt_tokens: int = opt(2048, "Longest prompt accepted; longer ones get a 400 error.", min=16,
                                  max=131072)
     max_tokens: int = opt(256, "Longest reply (a request's max_tokens above it is refused).", min=1, max=8192)
+    max_body_bytes: int = opt(1 << 20, "Largest request body in bytes; a larger one gets a 413 error unread.",
+                              min=1024, max=1 << 30)
+    max_queue: int = opt(64, "Requests that may wait for generation; more get a 429 error with Retry-After.",
+                         min=1, max=100000)
 
     def runs(self) -> list[str]:
         return [r.strip() for r in self.run.split(",") if r.strip()]
@@ -41,6 +45,12 @@ class ServeConfig(Settings):
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env.strip()) or None if self.api_key_env.strip() else None
+
+    def check_policy(self, policy) -> ServeConfig:
+        """The trust boundary for a server a caller chose (the Serve panel, the API, a queued job): its key is
+        read only from a variable the operator offers (--secret-env); PolicyError naming the setting."""
+        policy.check_secret(self.api_key_env, "api_key_env")
+        return self
 
     def validate(self) -> ServeConfig:
         self.check_ranges()

@@ -2,15 +2,15 @@
 EvalConfig (side-by-side evaluation of a run, with an optional judge) and MergeConfig (merge / export an adapter)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from workbench.config.fields import Settings, opt
-from workbench.config.judge import judge_field
+from workbench.config.judge import JudgeConfig, WithJudge
 from workbench.config.run import DTYPES
 
 
 @dataclass
-class EvalConfig(Settings):
+class EvalConfig(WithJudge, Settings):
     run: str = opt("", "A run folder (outputs/<run-id>) or run id.")
     split: str = opt("test", "The run's held-out split to evaluate.", choices=["test", "validation"])
     data: str = opt("", "Evaluate a JSON/JSONL/CSV/Parquet file instead of a split, mapped through the run's "
@@ -23,17 +23,8 @@ class EvalConfig(Settings):
     baseline: str = opt("", "Compare with this run's adapter instead of the base model (a run id or folder of the "
                             "same base model: e.g. the SFT run a DPO run continued). Empty: the base model.")
     name: str = opt("", "File name under RUN_DIR/eval/ (default: <split or file>-n<N>-seed<S>).")
-    # The optional LLM judge (config/judge.py holds the definitions; the flags are --judge-url, --judge-model…).
-    judge_mode: str = judge_field("mode")
-    judge_url: str = judge_field("url")
-    judge_model: str = judge_field("model")
-    judge_key_env: str = judge_field("key_env")
-    judge_local: str = judge_field("local")
-    judge_rubric: str = judge_field("rubric")
-    judge_concurrency: int = judge_field("concurrency")
-    judge_timeout: float = judge_field("timeout")
-    judge_retries: int = judge_field("retries")
-    judge_max_tokens: int = judge_field("max_tokens")
+    # The optional LLM judge: the `judge:` section (config/judge.py); its CLI flags are --judge-url, --judge-model…
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
 
 
 @dataclass

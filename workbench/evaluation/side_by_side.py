@@ -10,13 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.config.generation import GenerationConfig
+from workbench.config.decoding import GenerationConfig
 from workbench.config.judge import JudgeConfig
 from workbench.config.run import RunConfig
 from workbench.core.errors import DataError, EvalError, RunError, WorkbenchError
-from workbench.core.naming import safe_name
-from workbench.evaluation.metrics import aggregate, bleu, rouge_l
-from workbench.evaluation.results import save_result
+from workbench.core.formatting import safe_name
+from workbench.evaluation.results import aggregate, bleu, rouge_l, save_result
 from workbench.generation.batch import generate_batch
 from workbench.generation.chat_model import CACHE, ModelCache
 from workbench.generation.chat_prompts import row_input
@@ -112,16 +111,14 @@ def evaluate(run_dir: str | Path, *, split: str = "test", data: str | Path | Non
              max_new_tokens: int | None = None,
              settings: GenerationConfig | None = None, name: str | None = None, save: bool = True,
              progress: Callable[[int, int, str], None] | None = None, cache: ModelCache | None = None,
-             judge_mode: str = "score", judge_url: str = "", judge_model: str = "", judge_key_env: str = "",
-             judge_local: str = "", judge_rubric: str = "", judge_concurrency: int = 4, judge_timeout: float = 60.0,
-             judge_retries: int = 3, judge_max_tokens: int = 64) -> EvalResult:
+             judge: JudgeConfig | dict | None = None) -> EvalResult:
     """Generate for n held-out rows with the adapter (and the base model, or the `baseline` run's adapter),
     score against the ground truth (and with the judge, when one is given), and save eval/<name>.jsonl +
     eval/<name>.json into the run folder. The baseline's answers fill the base_* columns either way; the
     summary's `baseline` says whose they are."""
-    judge = JudgeConfig(mode=judge_mode, url=judge_url, model=judge_model, key_env=judge_key_env, local=judge_local,
-                        rubric=judge_rubric, concurrency=judge_concurrency, timeout=judge_timeout,
-                        retries=judge_retries, max_tokens=judge_max_tokens).validate()  # before any generation
+    # The config's `judge:` section (a JudgeConfig, or its dict from EvalConfig.to_dict()), checked before any
+    # generation.
+    judge = (judge if isinstance(judge, JudgeConfig) else JudgeConfig.from_dict(judge)).validate()
     if judge.enabled:
         from workbench.judging.rubric import for_mode
 

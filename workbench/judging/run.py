@@ -3,6 +3,7 @@ over HTTP, batched in-process), read each reply, and add the judge's columns to 
 request or reply failed gets its status and is counted in `failed_rows`; it never stops the evaluation."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -24,10 +25,18 @@ _OUTCOME = {("A", "first"): "win", ("B", "first"): "loss", ("A", "second"): "los
 
 def make_judge(cfg: JudgeConfig):
     if cfg.url.strip():
+        from workbench.core import policy
         from workbench.judging.client import HttpJudge
 
+        # Under the app's policy (a queued job's worker inherits WORKBENCH_POLICY_*), checked again right before
+        # the key is read: a job queued before the operator narrowed the policy sends nothing. The direct CLI in
+        # a user's own shell has no policy: its user sees every endpoint's error body.
+        governed = policy.ENV_SECRETS in os.environ
+        if governed:
+            cfg.check_policy(policy.current())
+        shown = not governed or policy.current().endpoint_allowed(cfg.url)
         return HttpJudge(cfg.url, cfg.model, cfg.api_key(), cfg.timeout, cfg.retries, cfg.concurrency,
-                         cfg.max_tokens)
+                         cfg.max_tokens, show_body=shown)
     from workbench.judging.local import LocalJudge
 
     return LocalJudge(cfg.local.strip(), cfg.max_tokens)

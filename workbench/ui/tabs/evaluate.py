@@ -98,14 +98,17 @@ def eval_config(run, source, upload, data_path, n, seed, batch_size, max_new_tok
                                    n=n or 0, seed=seed or 0, batch_size=batch_size or 8,
                                    max_new_tokens=max_new_tokens or 0, compare_base=bool(compare_base),
                                    baseline=str(confine(baseline)) if baseline and compare_base else "",
-                                   judge_mode=judge_mode or "score", judge_url=(judge_url or "").strip(),
-                                   judge_model=(judge_model or "").strip(), judge_key_env=(judge_key_env or "").strip(),
-                                   judge_local=(judge_local or "").strip(), judge_rubric=judge_rubric or "",
-                                   judge_concurrency=judge_concurrency or 4)
+                                   judge__mode=judge_mode or "score", judge__url=(judge_url or "").strip(),
+                                   judge__model=(judge_model or "").strip(),
+                                   judge__key_env=(judge_key_env or "").strip(),
+                                   judge__local=(judge_local or "").strip(), judge__rubric=judge_rubric or "",
+                                   judge__concurrency=judge_concurrency or 4)
     cfg.check_ranges()
-    from workbench.config.judge import judge_from
+    from workbench.core.policy import current
 
-    judge_from(cfg)  # a judge half filled in (url without model, a key variable not set) is refused now
+    # Only a key the operator offers, only to an allowed endpoint (both doors: the queued job and /evaluate, which
+    # runs here); then a judge half filled in (url without model, a key variable not set) is refused now.
+    cfg.judge.check_policy(current()).validate()
     cfg.name = side_by_side.default_name(cfg.split, cfg.data or None, cfg.n, cfg.seed, cfg.baseline)
     return cfg
 

@@ -92,6 +92,18 @@ def _eval_rubrics() -> list[str]:
 
 # -- layout -------------------------------------------------------------------------------------------
 
+def key_choice(label: str = "API key (environment variable)") -> gr.Dropdown:
+    """A choice among the key names the operator offers (--secret-env; core/policy.py), never a typed name:
+    the value is the variable's name, the key itself never reaches the page. Used by the Evaluate and Generate
+    judges and the Runs tab's Serve panel."""
+    from workbench.core.policy import current
+
+    offered = list(current().secret_envs)
+    info = ("none offered: the operator can offer one by starting the app with --secret-env NAME" if not offered
+            else "a key the operator offers; empty: no key")
+    return gr.Dropdown([("(none)", ""), *offered], value="", label=label, allow_custom_value=False, info=info)
+
+
 def build_judge_inputs(app: gr.Blocks) -> list[gr.components.Component]:
     """The judge settings (defaults, ranges and help from JudgeConfig) and the rubric editor. Returns the
     inputs in the order eval_config takes them: mode, url, model, key_env, local, rubric, concurrency."""
@@ -99,12 +111,14 @@ def build_judge_inputs(app: gr.Blocks) -> list[gr.components.Component]:
         gr.Markdown("Score every answer against the reference with a stronger model (0-100, with a reason), or "
                     "let it pick between the adapter's and the base model's answers. Any OpenAI-compatible "
                     "endpoint (Ollama, vLLM, llama.cpp, a hosted API, or a run served from the Runs tab), or a "
-                    "model loaded here. The key is read from the environment variable you name, never saved.")
+                    "model loaded here. The key is one the operator offers (started with --secret-env NAME), "
+                    "read from the server's environment when needed, never saved or shown; it is sent only to "
+                    "loopback or an endpoint the operator allowed (--judge-endpoint URL).")
         with gr.Row():
             mode = gr.Radio(MODES, value="score", label="Judge mode")
             url = gr.Textbox("", label="Judge endpoint (base URL)", placeholder="http://127.0.0.1:11434/v1")
             model = gr.Textbox("", label="Judge model", placeholder="llama3.1:8b")
-            key_env = gr.Textbox("", label="API key environment variable", placeholder="OPENAI_API_KEY")
+            key_env = key_choice()
         with gr.Row():
             local = gr.Textbox("", label="…or a local judge model", placeholder="default (the embedded model)")
             concurrency = setting_input(JudgeConfig, "concurrency", "Requests in flight", step=1)

@@ -12,6 +12,7 @@ from workbench.core.paths import confine
 from workbench.runs.compare import run_choices
 from workbench.ui.errors import handler
 from workbench.ui.form import setting_help, setting_input
+from workbench.ui.tabs.evaluate_judge import key_choice
 
 
 def _usage(url: str, model: str) -> str:
@@ -78,15 +79,14 @@ def build_serve_panel(app: gr.Blocks) -> None:
         gr.Markdown("Serve adapters on an OpenAI-compatible API (`/v1/models`, `/v1/chat/completions`, "
                     "`/v1/completions`, streaming included) for your own code, an agent framework, or as the "
                     "judge of another run. Several runs of the same base share one copy of its weights. "
-                    "Anything but 127.0.0.1 requires an API key (named by its environment variable).")
+                    "Anything but 127.0.0.1 requires an API key: one the operator offers (--secret-env NAME).")
         with gr.Row():
             runs = gr.Dropdown([], multiselect=True, label="Runs to serve", allow_custom_value=True, scale=3)
             refresh = gr.Button("Refresh runs", size="sm", scale=0)
         with gr.Row():
             host = gr.Textbox(ServeConfig().host, label="Host", info=setting_help(ServeConfig, "host"))
             port = setting_input(ServeConfig, "port", "Port")
-            key_env = gr.Textbox("", label="API key environment variable",
-                                 info=setting_help(ServeConfig, "api_key_env"))
+            key_env = key_choice("API key clients must send (environment variable)")
         with gr.Row():
             start = gr.Button("Start serving", variant="primary")
             stop = gr.Button("Stop serving", variant="stop")
