@@ -12,7 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -69,30 +72,99 @@ def unique_path(path: str | Path, taken=None) -> Path:
     return candidate
 
 
+MARKER = ".workbench"  # left in every folder atomic_dir makes: only such a folder may be replaced
+_TMP, _OLD = ".tmp-", ".old-"
+
+
+def made_here(folder: Path) -> bool:
+    return (Path(folder) / MARKER).is_file()
+
+
+def check_replaceable(folder: str | Path, protected=()) -> None:
+    """FileExistsError unless `folder` is one the workbench wrote (its marker file) and is none of `protected`
+    (the app's own roots) nor holds a run folder: an overwrite never destroys what the workbench did not make."""
+    folder = Path(folder).resolve()
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    if folder in {Path(p).resolve() for p in protected}:
+        raise FileExistsError(f"{folder} is one of the app's own folders and is never replaced")
+    if not made_here(folder):
+        raise FileExistsError(f"{folder} was not written by the workbench (no {MARKER} marker); it is never "
+                              "replaced")
+    if next(folder.rglob("status.json"), None) is not None:
+        raise FileExistsError(f"{folder} is or holds a run folder; it is never replaced")
+
+
 @contextlib.contextmanager
-def atomic_dir(final: str | Path, *, replace: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling folder to fill; on success it becomes `final`, on any error it is removed.
+def _sigterm_raises():
+    """While a temporary folder exists, SIGTERM (a cancelled or killed job) raises SystemExit in the main thread,
+    so the cleanup below runs instead of the process vanishing and leaving the folder behind."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield  # only the main thread sets handlers; a handler of the caller's own is left alone
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def atomic_dir(final: str | Path, *, replace: bool = False, protected=()) -> Iterator[Path]:
+    """Yield a temporary sibling folder to fill; on success it becomes `final`, on any error (SIGTERM included)
+    it is removed.
 
     Without replace, `final` must not exist or be an empty folder (FileExistsError otherwise). With replace,
-    an existing `final` is swapped out and removed only after the new folder is in place.
+    an existing `final` must be a folder this function made (check_replaceable); it is swapped out and removed
+    only after the new folder is in place. Temporary names carry the pid, so sweep_stale() can tell a dead
+    process's leftovers from a live one's.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists() and not replace and (not final.is_dir() or any(final.iterdir())):
-        raise FileExistsError(str(final))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        yield tmp
-        old = None
-        if final.exists():
-            if replace and any(final.iterdir()):
-                old = final.with_name(f".{final.name}.old-{os.getpid()}")
-                os.replace(final, old)
-            else:
-                final.rmdir()  # an empty folder made beforehand
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        if not replace:
+            raise FileExistsError(str(final))
+        check_replaceable(final, protected)
+    with _sigterm_raises():
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}{_TMP}{os.getpid()}-", dir=final.parent))
+        try:
+            (tmp / MARKER).write_text(f"written by the workbench (pid {os.getpid()})\n", encoding="utf-8")
+            yield tmp
+            old = None
+            if final.exists():
+                if replace and any(final.iterdir()):
+                    old = final.with_name(f".{final.name}{_OLD}{os.getpid()}-{int(time.time())}")
+                    os.replace(final, old)
+                else:
+                    final.rmdir()  # an empty folder made beforehand
+            os.replace(tmp, final)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def sweep_stale(root: str | Path, depth: int = 3) -> list[Path]:
+    """Remove temporary folders of atomic_dir (".<name>.tmp-<pid>-…", ".<name>.old-<pid>-…") under `root` whose
+    process is gone: what a killed export, merge or generation left. Returns what was removed."""
+    import psutil
+
+    removed: list[Path] = []
+    root = Path(root)
+    if not root.is_dir():
+        return removed
+    for level in range(depth):
+        for path in root.glob("/".join(["*"] * level + [".*"])):
+            for mark in (_TMP, _OLD):
+                if path.is_dir() and mark in path.name:
+                    pid = path.name.split(mark, 1)[1].split("-", 1)[0]
+                    if pid.isdigit() and not psutil.pid_exists(int(pid)):
+                        shutil.rmtree(path, ignore_errors=True)
+                        removed.append(path)
+    return removed

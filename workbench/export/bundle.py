@@ -19,9 +19,9 @@ from pathlib import Path
 
 from workbench.config.export import ExportConfig
 from workbench.core.errors import ExportError, ModelError
-from workbench.core.files import atomic_dir
-from workbench.core.formatting import human_size
-from workbench.core.naming import check_name
+from workbench.core.files import atomic_dir, check_replaceable
+from workbench.core.formatting import check_name, human_size
+from workbench.core.paths import allowed_roots
 from workbench.export import gguf
 from workbench.runs.folder import RunDir, resolve_run
 
@@ -85,10 +85,15 @@ def plan_export(cfg: ExportConfig) -> ExportPlan:
         arch = gguf.check_architecture(model_dir)
     name = check_name(cfg.name or run.id, "export name", ExportError)
     out = Path(cfg.out).expanduser().resolve() if str(cfg.out or "").strip() else run.path / "export"
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not cfg.overwrite:
-        raise ExportError(f"{out} already exists; nothing was overwritten", "tick overwrite or pick another folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not cfg.overwrite:
+            raise ExportError(f"{out} already exists; nothing was overwritten", "tick overwrite or pick another folder")
+        try:
+            check_replaceable(out, protected=allowed_roots())
+        except FileExistsError as e:
+            raise ExportError(f"overwrite refused: {e}", "pick a new output folder") from None
     params = _params(model_dir)
-    from workbench.models.device import pick_dtype
+    from workbench.models.load import pick_dtype
 
     parts = {"merged": params * {"float32": 4, "float64": 8}.get(pick_dtype("auto"), 2)}
     if source.full_model is False and source.path is not None:
@@ -136,7 +141,7 @@ def export_run(cfg: ExportConfig, progress: Callable[[int, int, str], None] | No
     t0 = time.time()
     timings: dict[str, float] = {}
     check = None
-    with atomic_dir(plan.out, replace=cfg.overwrite) as tmp:
+    with atomic_dir(plan.out, replace=cfg.overwrite, protected=allowed_roots()) as tmp:
         if plan.adapter:
             step("copying the adapter")
             shutil.copytree(plan.adapter, tmp / "adapter")
@@ -157,6 +162,10 @@ def export_run(cfg: ExportConfig, progress: Callable[[int, int, str], None] | No
             check = _check(plan, run_cfg, tmp, ggufs, cfg,
                            lambda what: progress and progress(done - 1, len(steps), what))
             (tmp / "check.json").write_text(json.dumps(check, indent=2), encoding="utf-8")
+            if not check["passed"] and plan.out.is_dir() and any(plan.out.iterdir()):
+                # Replacing: the previous export stays until a new one has passed its check.
+                raise ExportError(f"the export check failed ({'; '.join(check['failed'])}); the previous export in "
+                                  f"{plan.out} was kept", "run the export without the check to see its output")
             write_descriptions(plan, run_cfg, tmp, ggufs, check=check)  # the cards quote the check's result
         manifest = {"run": str(plan.run.path), "name": plan.name, "base": plan.base, "architecture": plan.arch,
                     "format": cfg.format, "quants": plan.quants, "state": "failed" if check and not check["passed"]
