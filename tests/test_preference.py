@@ -5,6 +5,7 @@ import json
 import math
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
@@ -195,6 +196,12 @@ def test_dpo_from_the_sft_adapter_on_pairs_built_from_its_evaluation(tmp_path, l
     built = pairs_from_eval(lora_run.run_dir, "to-pairs", tmp_path / "from-eval.jsonl", min_difference=0.2)
     assert built["pairs"] >= 4 and built["rows"] == 6
     assert pref.load_pairs(built["path"], "dpo").format == "pairs"
+    written = Path(built["path"]).read_bytes()
+    with pytest.raises(EvalError, match="already exists; nothing was replaced"):  # no silent replace in data/
+        pairs_from_eval(lora_run.run_dir, "to-pairs", tmp_path / "from-eval.jsonl", min_difference=0.9)
+    assert Path(built["path"]).read_bytes() == written
+    assert pairs_from_eval(lora_run.run_dir, "to-pairs", tmp_path / "from-eval.jsonl", min_difference=0.2,
+                           overwrite=True)["pairs"] == built["pairs"]
 
     cfg = _cfg(tmp_path / "dpo-after-sft", built["path"], "dpo", **{"model.adapter_from": str(lora_run.run_dir)})
     assert preflight(cfg).adapter_from.endswith("adapter")

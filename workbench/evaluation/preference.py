@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from workbench.core.errors import EvalError
-from workbench.core.files import atomic_write_text
+from workbench.core.files import atomic_write_text, create_text
 from workbench.data.preference import difference, load_pairs
 from workbench.evaluation.results import read_rows
 
@@ -25,8 +25,9 @@ SOURCES = ("reference", "judge")
 
 
 def pairs_from_eval(run_dir: str | Path, name: str, out: str | Path, source: str = "reference",
-                    min_difference: float = 0.2) -> dict:
-    """Write a prompt / chosen / rejected JSONL file from evaluation `name` of a run; returns the counts."""
+                    min_difference: float = 0.2, overwrite: bool = False) -> dict:
+    """Write a prompt / chosen / rejected JSONL file from evaluation `name` of a run; returns the counts. An
+    existing file is replaced only with overwrite."""
     if source not in SOURCES:
         raise EvalError(f"source must be one of {', '.join(SOURCES)}; got {source!r}")
     rows = read_rows(run_dir, name)
@@ -52,8 +53,15 @@ def pairs_from_eval(run_dir: str | Path, name: str, out: str | Path, source: str
         raise EvalError(f"no pair left from evaluation {name!r} ({len(rows)} rows; skipped: {_said(skipped)})",
                         "lower the minimum difference" + (", or judge the evaluation pairwise first"
                                                           if source == "judge" else ""))
-    path = Path(out)
-    atomic_write_text(path, "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs))
+    path, text = Path(out), "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs)
+    if overwrite:
+        atomic_write_text(path, text)
+    else:
+        try:
+            create_text(path, text)  # a dataset in data/ is never replaced without an explicit overwrite
+        except FileExistsError:
+            raise EvalError(f"{path.name} already exists; nothing was replaced",
+                            "pick another file name, or tick overwrite") from None
     log.info("wrote %s pairs from %s/%s to %s", len(pairs), run_dir, name, path)
     return {"path": str(path), "pairs": len(pairs), "rows": len(rows), "skipped": skipped,
             "message": f"{len(pairs)} pairs from {len(rows)} rows written to {path} (skipped: {_said(skipped)})"}

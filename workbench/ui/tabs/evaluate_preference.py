@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from workbench.core.errors import EvalError
-from workbench.core.naming import safe_name
+from workbench.core.formatting import safe_name
 from workbench.core.paths import data_dir, display
 from workbench.data import read
 from workbench.evaluation import preference
@@ -15,14 +15,15 @@ from workbench.ui.errors import handler
 
 
 @handler
-def build_pairs(run, eval_name, source, min_difference, file_name):
-    """Write data/<file>.jsonl from the run's evaluation; it opens in the Data tab like any dataset."""
+def build_pairs(run, eval_name, source, min_difference, file_name, overwrite=False):
+    """Write data/<file>.jsonl from the run's evaluation; it opens in the Data tab like any dataset. An existing
+    file is replaced only with overwrite."""
     if not (run or "").strip() or not (eval_name or "").strip():
         raise EvalError("choose a run and one of its saved evaluations")
     name = safe_name(file_name or "", default="") or f"pairs-{safe_name(eval_name)}"
     out = data_dir() / f"{name}.jsonl"
     done = preference.pairs_from_eval(resolve_run(run, confined=True).path, eval_name.strip(), out, source,
-                                      float(min_difference or 0))
+                                      float(min_difference or 0), overwrite=bool(overwrite))
     return f"✅ {done['message'].replace(str(out), display(out))}", display(out)
 
 
@@ -53,6 +54,7 @@ def build_preference_panel(run: gr.Dropdown, eval_name: gr.Textbox) -> None:
             min_difference = gr.Slider(0.0, 1.0, value=0.2, step=0.05, label="Minimum difference",
                                        info="keep pairs whose answers differ at least this much")
             file_name = gr.Textbox(label="File name in data/", placeholder="pairs-<evaluation>")
+            overwrite = gr.Checkbox(False, label="Replace an existing file")
         pairs_btn = gr.Button("Build preference pairs", variant="primary")
         pairs_md = gr.Markdown()
         pairs_path = gr.Textbox(label="Pair file (use it as data.source with train.method dpo / orpo / kto)",
@@ -64,6 +66,6 @@ def build_preference_panel(run: gr.Dropdown, eval_name: gr.Textbox) -> None:
             acc_btn = gr.Button("Preference accuracy")
         acc_md = gr.Markdown()
     eval_name.change(lambda n: n, eval_name, shown, api_name=False)
-    pairs_btn.click(build_pairs, [run, shown, source, min_difference, file_name], [pairs_md, pairs_path],
+    pairs_btn.click(build_pairs, [run, shown, source, min_difference, file_name, overwrite], [pairs_md, pairs_path],
                     api_name="build_preference_pairs")
     acc_btn.click(accuracy, [run, held_out, limit], acc_md, api_name="preference_accuracy")
