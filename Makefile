@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7860
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast bench bench-features clean browser
+.PHONY: setup run test test-fast bench bench-features clean browser slurm
 
 setup: $(STAMP)
 
@@ -25,7 +25,12 @@ run: setup
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
 
-test: setup browser
+# A real one-node Slurm for the Slurm executor's tests: Debian's slurm-wlm and munge (~15 s); the tests start and
+# stop the cluster themselves (scripts/slurm-test-cluster.sh) and skip, saying why, where it cannot run.
+slurm:
+	@scripts/slurm-test-cluster.sh install || echo "Slurm could not be installed: the Slurm tests will skip"
+
+test: setup browser slurm
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup

@@ -1,0 +1,38 @@
+"""The real one-node Slurm cluster (scripts/slurm-test-cluster.sh) as a session fixture: started once, on first
+use, stopped at the end of the session. Where it cannot start (not root and Slurm not installed, no apt), the
+tests that use it skip with the script's own reason. Import `slurm_cluster` into a test module to use it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import ROOT
+
+SCRIPT = ROOT / "scripts" / "slurm-test-cluster.sh"
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """SLURM_CONF of a running one-node cluster (partitions `debug`, the default, and `one`: one CPU in use)."""
+    state = tempfile.mkdtemp(prefix="wb-slurm-")
+    env = {**os.environ, "WORKBENCH_SLURM_DIR": state}
+    try:
+        done = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.skip("the Slurm test cluster did not start within 300 s")
+    if done.returncode != 0:
+        subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=60)
+        why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        pytest.skip(f"no Slurm test cluster here: {why}")
+    conf = done.stdout.strip().splitlines()[-1].split("=", 1)[1]
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = conf  # sbatch / squeue / scontrol of this process and its children find it
+    yield conf
+    subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=120)
+    if previous is None:
+        os.environ.pop("SLURM_CONF", None)
+    else:
+        os.environ["SLURM_CONF"] = previous
