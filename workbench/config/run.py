@@ -149,6 +149,23 @@ class PrefCfg:
 
 
 @dataclass
+class SlurmCfg:
+    partition: str = opt("", "Slurm partition (empty = the cluster's default).")
+    account: str = opt("", "Slurm account to charge (empty = your default).")
+    time: str = opt("", "Time limit in Slurm's format, e.g. 4:00:00 or 1-00:00:00 (empty = the partition's).")
+    nodes: int = opt(1, "Nodes: more than 1 runs one `accelerate launch` per node through srun.", min=1, max=1024)
+    gpus_per_node: int = opt(0, "GPUs per node to ask for (0 = none: a CPU job).", min=0, max=64)
+    extra: str = opt("", "More sbatch options, one per line or ';'-separated, e.g. --qos=high; --constraint=a100.")
+
+
+@dataclass
+class DistributedCfg:
+    strategy: str = opt("ddp", "How several processes share the work: ddp (a copy per process), fsdp (sharded; "
+                        "accelerate's FSDP config is written into the run folder), zero2 / zero3 (DeepSpeed, GPU "
+                        "only).", choices=["ddp", "fsdp", "zero2", "zero3"])
+
+
+@dataclass
 class RunConfig(Settings):
     model: ModelCfg = field(default_factory=ModelCfg)
     adapter: AdapterCfg = field(default_factory=AdapterCfg)
@@ -158,6 +175,10 @@ class RunConfig(Settings):
     gen: GenerationConfig = field(default_factory=GenerationConfig)
     output_dir: str = opt("", "The run folder; empty = outputs/<run-id>.")
     run_name: str = opt("", "A label for the run (part of the run id).")
+    executor: str = opt("", "Where a queued run trains: local, slurm, or empty = the supervisor's choice (local "
+                        "unless the app / worker was started with --executor slurm).", choices=["", "local", "slurm"])
+    slurm: SlurmCfg = field(default_factory=SlurmCfg)
+    distributed: DistributedCfg = field(default_factory=DistributedCfg)
 
     def validate(self) -> "RunConfig":
         """Raise ConfigError on the first bad value or combination; touches no file, package or device."""

@@ -43,7 +43,8 @@ def parse_config(kind: str, config: str | Settings) -> Settings:
     return k.config_class.from_text(config or "")
 
 
-def submit(kind: str, config: str | Settings, *, processes: int = 1, sweep_id: str | None = None) -> Job:
+def submit(kind: str, config: str | Settings, *, processes: int = 1, sweep_id: str | None = None,
+           executor: str | None = None) -> Job:
     """Check the config (as the kind's preflight does) and queue the job in one transaction.
 
     An invalid config raises its ConfigError, a path or key the caller may not use a PathError / PolicyError,
@@ -56,11 +57,26 @@ def submit(kind: str, config: str | Settings, *, processes: int = 1, sweep_id: s
     if processes > 1 and not k.distributed:
         raise ConfigError(f"{kind} jobs run as one process; processes must be 1")
     boundary.check(k, cfg)  # the trust boundary first: nothing below creates anything for a forbidden path
+    if executor not in (None, "", "local", "slurm"):
+        raise ConfigError(f"unknown executor '{executor}'; choose local or slurm")
+    if executor and hasattr(cfg, "executor"):
+        cfg.executor = executor  # a training config carries it (the job's row says it for every kind)
+    if hasattr(cfg, "distributed"):
+        _check_strategy(cfg, processes)
     prepared = k.prepare(cfg)
     job = Job(id=queue.new_id(), kind=kind, name=prepared.name, config=prepared.config.to_yaml(), state="queued",
-              run_dir=str(prepared.run_dir), processes=processes, sweep_id=sweep_id, user=caller())
+              run_dir=str(prepared.run_dir), processes=processes, sweep_id=sweep_id, user=caller(),
+              executor=executor or getattr(cfg, "executor", "") or "local")
     atomic_write_text(config_file(job.id), job.config)  # the worker reads its config from this file
     return queue.insert(job)
+
+
+def _check_strategy(cfg, processes: int) -> None:
+    from workbench.jobs.processes import gpu_ids
+    from workbench.training.launch import check_strategy
+
+    on_slurm = cfg.executor == "slurm"
+    check_strategy(cfg, processes, gpus=cfg.slurm.gpus_per_node > 0 if on_slurm else bool(gpu_ids()))
 
 
 def cancel(job_id: str) -> str:

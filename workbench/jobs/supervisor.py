@@ -8,6 +8,9 @@ each as a worker process in its own process group, watches it, and records how i
 
 Devices come from a pool: on a GPU machine each job gets CUDA_VISIBLE_DEVICES for the processes it asked
 for, so two 1-GPU jobs run side by side on two GPUs; on a CPU one job runs at a time.
+
+Executors (jobs/executors.py): `local` runs the worker here; `slurm` submits the same command with sbatch, and
+Slurm schedules it (no local devices are held). Per job (its config's `executor`) or per supervisor (--executor).
 """
 from __future__ import annotations
 
@@ -15,20 +18,20 @@ import json
 import logging
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.core.paths import PROJECT_ROOT, outputs_dir
+from workbench.core.errors import ConfigError
+from workbench.core.files import sweep_stale
+from workbench.core.paths import outputs_dir
 from workbench.jobs import queue
-from workbench.jobs.kinds import get_kind
-from workbench.jobs.processes import devices_for, gpu_ids, own_identity, owner_alive, same_process_alive, start_time
+from workbench.jobs.executors import (EXECUTORS, Worker, executor_of, reattach_slurm, slurm_stop, start_local,
+                                      start_slurm)
+from workbench.jobs.processes import devices_for, gpu_ids, own_identity, owner_alive, same_process_alive
 from workbench.jobs.queue import Job
 from workbench.jobs.standby import WarmWorker, close_pipes
-from workbench.jobs.submit import config_file, job_folder, kill_group, request_stop
+from workbench.jobs.submit import job_folder, kill_group, request_stop
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +39,16 @@ POLL_S = 0.5
 STOP_GRACE_S = float(os.environ.get("WORKBENCH_STOP_GRACE_S", "300"))  # a step on a big model can take minutes
 KILL_AFTER_S = 15.0  # after SIGTERM, before SIGKILL
 LOG_TAIL_LINES = 20
-WORKER_NICENESS = 10  # workers yield the CPU to the web server's requests (benchmarks/ui_latency.py)
 # A warm standby worker saves a fresh process's imports (~8 s) per job; CPU machines only (see standby.py).
 WARM_WORKER = os.environ.get("WORKBENCH_WARM_WORKER", "1") not in ("0", "false", "no")
 WARM_AFTER_IDLE_S = 10.0  # not during the app's own start-up, nor between back-to-back jobs
 
 
-@dataclass
-class Worker:
-    job_id: str
-    pid: int
-    started: float | None
-    devices: tuple[int, ...]
-    proc: subprocess.Popen | None = None  # None when re-attached after a restart (not our child)
-    stop_sent_at: float | None = None
-    signals: list = field(default_factory=list)
-
-    def exit_code(self) -> int | None:
-        """The exit code once it ended (None while it runs; -1 when ended but not our child)."""
-        if self.proc is not None:
-            return self.proc.poll()
-        return None if same_process_alive(self.pid, self.started) else -1
-
-
 class Supervisor:
-    def __init__(self, *, poll_s: float = POLL_S):
+    def __init__(self, *, poll_s: float = POLL_S, executor: str | None = None):
+        self.executor = executor or os.environ.get("WORKBENCH_EXECUTOR") or "local"
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"unknown executor '{self.executor}'; choose one of {', '.join(EXECUTORS)}")
         self.owner = own_identity()
         self.poll_s = poll_s
         self.workers: dict[str, Worker] = {}
@@ -140,7 +128,11 @@ class Supervisor:
         for job in queue.list_jobs(queue.ACTIVE):
             if job.owner != self.owner and owner_alive(job.owner):
                 continue  # another live supervisor (a second app, a headless worker) watches it
-            if same_process_alive(job.pid, job.pid_started):
+            if job.executor == "slurm" and job.slurm_job_id:
+                queue.update(job.id, owner=self.owner)  # Slurm runs it whether or not anyone watched
+                self.workers[job.id] = reattach_slurm(job)
+                log.info("re-attached job %s (Slurm job %s)", job.id, job.slurm_job_id)
+            elif same_process_alive(job.pid, job.pid_started):
                 queue.update(job.id, owner=self.owner)
                 devices = tuple(int(d) for d in (job.devices or "").split(",") if d)
                 self.workers[job.id] = Worker(job.id, job.pid, job.pid_started, devices)
@@ -149,39 +141,23 @@ class Supervisor:
                 queue.set_state(job.id, "interrupted", only_from=queue.ACTIVE,
                                 error="the worker ended while no supervisor watched it (the app was stopped)")
                 _mark_run_interrupted(job)
+        log.info("removed temporaries of killed jobs: %s", sweep_stale(outputs_dir()) or "none")
 
     # -- devices ------------------------------------------------------------------------------------
-    @staticmethod
-    def _fits(job: Job, active: list[Job]) -> tuple[int, ...] | None:
-        return devices_for(job.kind, job.processes, active)
+    def _fits(self, job: Job, active: list[Job]) -> tuple[int, ...] | None:
+        if executor_of(job, self.executor) == "slurm":
+            return ()  # Slurm schedules it; nothing of this machine is held
+        return devices_for(job.kind, job.processes, [j for j in active if j.executor != "slurm"])
 
     # -- start ----------------------------------------------------------------------------------------
     def _spawn(self, job: Job) -> None:
-        kind = get_kind(job.kind)
-        folder = job_folder(job.id)
-        folder.mkdir(parents=True, exist_ok=True)
-        args = kind.command(config_file(job.id), Path(job.run_dir), job.resume)
-        devices = tuple(int(d) for d in (job.devices or "").split(",") if d)
-        env = {**os.environ, "WORKBENCH_JOB_ID": job.id, "WORKBENCH_JOB_DIR": str(folder),
-               "WORKBENCH_OUTPUTS": str(outputs_dir()), "PYTHONUNBUFFERED": "1"}
-        if devices:
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, devices))
-        command = ["nice", "-n", str(WORKER_NICENESS), *_python_command(job.processes), *args]
-        proc = None
-        if job.processes == 1 and not gpu_ids():
-            proc = self.warm.hand_over(args, env, folder / "worker.log")
-        if proc is None:
-            log.info("job %s: starting %s", job.id, " ".join(command))
-            try:
-                with open(folder / "worker.log", "ab") as out:
-                    proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
-                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-            except OSError as e:
-                queue.set_state(job.id, "failed", error=f"the worker could not start: {e}")
-                return
-        started = start_time(proc.pid)
-        queue.update(job.id, pid=proc.pid, pid_started=started)
-        self.workers[job.id] = Worker(job.id, proc.pid, started, devices, proc)
+        job_folder(job.id).mkdir(parents=True, exist_ok=True)
+        if executor_of(job, self.executor) == "slurm":
+            worker = start_slurm(job)
+        else:
+            worker = start_local(job, self.warm if not gpu_ids() else None)
+        if worker is not None:
+            self.workers[job.id] = worker
 
     # -- watch ------------------------------------------------------------------------------------------
     def _watch(self, worker: Worker) -> None:
@@ -196,13 +172,21 @@ class Supervisor:
         if worker.stop_sent_at is None:
             request_stop(job)  # also when the cancel came from another process
             worker.stop_sent_at = now
+            if worker.executor == "slurm" and worker.pending:
+                self._signal(worker, "KILL")  # not started in Slurm yet: nothing to save, take it off the queue
         elif now - worker.stop_sent_at > STOP_GRACE_S + KILL_AFTER_S and "KILL" not in worker.signals:
-            kill_group(worker.pid, signal.SIGKILL)
-            worker.signals.append("KILL")
+            self._signal(worker, "KILL")
         elif now - worker.stop_sent_at > STOP_GRACE_S and "TERM" not in worker.signals:
             log.warning("job %s did not stop within %.0f s: SIGTERM", job.id, STOP_GRACE_S)
-            kill_group(worker.pid, signal.SIGTERM)
-            worker.signals.append("TERM")
+            self._signal(worker, "TERM")
+
+    @staticmethod
+    def _signal(worker: Worker, sig: str) -> None:
+        if worker.executor == "slurm":
+            slurm_stop(worker, sig)
+        else:
+            kill_group(worker.pid, signal.SIGKILL if sig == "KILL" else signal.SIGTERM)
+        worker.signals.append(sig)
 
     def _finish(self, worker: Worker, code: int) -> None:
         del self.workers[worker.job_id]
@@ -212,24 +196,17 @@ class Supervisor:
         run_status = _run_status(job)
         if job.state == "stopping":
             state, error = "cancelled", None
+        elif worker.interrupted and run_status.get("state") != "completed":
+            state, error = "interrupted", worker.interrupted
         elif code == 0 or (code == -1 and run_status.get("state") == "completed"):  # -1: re-attached, exit unknown
             state, error = ("failed", run_status.get("error")) if run_status.get("state") == "failed" else \
                 ("completed", None)
         else:
             state, error = "failed", _failure(job, code, run_status)
-        queue.set_state(job.id, state, only_from=queue.ACTIVE, error=error)
+        queue.set_state(job.id, state, only_from=queue.ACTIVE, error=error,
+                        **({"reason": None} if job.executor == "slurm" else {}))
         if state != "completed":
             _mark_run_interrupted(job)
-
-
-def _python_command(processes: int) -> list[str]:
-    """`python -m workbench`, or the same under accelerate launch for several processes (DDP; on a machine
-    without CUDA the processes talk over gloo on the CPU)."""
-    if processes <= 1:
-        return [sys.executable, "-m", "workbench"]
-    accelerate = Path(sys.executable).with_name("accelerate")
-    return [str(accelerate) if accelerate.exists() else "accelerate", "launch", "--multi_gpu", "--num_processes",
-            str(processes), "--main_process_port", "0", "-m", "workbench"]
 
 
 def _run_status(job: Job) -> dict:
@@ -287,7 +264,7 @@ def ensure_started() -> Supervisor:
     global _SUPERVISOR
     with _START_LOCK:
         if _SUPERVISOR is None:
-            _SUPERVISOR = Supervisor().start()
+            _SUPERVISOR = Supervisor().start()  # WORKBENCH_EXECUTOR=slurm: the app's jobs go to Slurm
         return _SUPERVISOR
 
 

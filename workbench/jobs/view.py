@@ -12,7 +12,8 @@ from workbench.jobs.submit import job_folder
 from workbench.jobs.supervisor import log_tail
 from workbench.runs.folder import RunDir
 
-COLUMNS = ["id", "kind", "name", "owner", "state", "progress", "elapsed", "ETA", "processes", "error"]
+COLUMNS = ["id", "kind", "name", "owner", "state", "progress", "elapsed", "ETA", "processes", "executor",
+           "slurm_job_id", "node", "error"]
 LOG_LINES = 200
 
 
@@ -50,7 +51,15 @@ def row(job: Job) -> dict:
     return {"id": job.id, "kind": job.kind, "name": job.name, "owner": job.user or "", "state": job.state,
             "progress": f"{done}/{total}" if total else "", "elapsed": clock(elapsed(job)),
             "ETA": clock(eta) if job.state in queue.ACTIVE else "", "processes": job.processes,
-            "error": (job.error or "").splitlines()[0] if job.error else ""}
+            "executor": job.executor or "local", "slurm_job_id": job.slurm_job_id or "", "node": job.node or "",
+            "error": (job.error or "").splitlines()[0] if job.error else _waiting(job)}
+
+
+def _waiting(job: Job) -> str:
+    """A job Slurm has not started yet says why, in the scheduler's words (Resources, Priority, ...)."""
+    if job.state in queue.ACTIVE and job.reason and job.executor == "slurm":
+        return f"Slurm: {job.reason}" if job.reason != "submitted" else "submitted to Slurm"
+    return ""
 
 
 def table(limit: int = 200) -> list[dict]:
@@ -75,7 +84,8 @@ def snapshot(job: Job | None) -> dict:
         "elapsed_s": round(elapsed(job) or 0.0, 1), "eta_s": eta if job.state in queue.ACTIVE else None,
         "metrics": run.read_metrics() if job.kind == "train" else [],
         "log": log_tail(job.id, LOG_LINES).splitlines(), "error": job.error,
-        "adapter": str(saved) if saved else None,
+        "adapter": str(saved) if saved else None, "executor": job.executor, "slurm_job_id": job.slurm_job_id,
+        "node": job.node, "reason": job.reason,
     }
 
 

@@ -120,6 +120,21 @@ def accelerate_command(config_path: str | Path, num_gpus: int, strategy: str = "
     return f"accelerate launch --config_file {shlex.quote(str(acc))} --main_process_port 0 {train}"
 
 
+def check_strategy(cfg: RunConfig, processes: int, *, gpus: bool) -> None:
+    """Refuse, at submit, a multi-process strategy that cannot run where the job goes (`gpus`: the machine, or
+    the Slurm nodes asked for, have GPUs). FSDP runs on the CPU too (torch's FSDP2 over gloo, tests/test_fsdp.py);
+    DeepSpeed's ZeRO needs CUDA."""
+    strategy = cfg.distributed.strategy
+    if processes <= 1 or strategy == "ddp":
+        return
+    if strategy in ("zero2", "zero3") and not gpus:
+        raise ConfigError(f"distributed.strategy {strategy} (DeepSpeed ZeRO) needs GPUs, and this job would run "
+                          "without any", "use ddp or fsdp on CPUs, or ask Slurm for GPUs (slurm.gpus_per_node)")
+    if strategy in ("fsdp", "zero3") and cfg.effective_quantization() != "none":
+        raise ConfigError(f"distributed.strategy {strategy} shards weights, which 4-/8-bit loading does not "
+                          "support", "use ddp (or zero2 on GPUs) for QLoRA")
+
+
 def strategy_notes(cfg: RunConfig, strategy: str) -> list[str]:
     """Where a strategy does not suit this config, say so (shown next to the command)."""
     notes = []

@@ -30,6 +30,10 @@ ADVANCED = frozenset({
     "train.warmup_ratio", "train.weight_decay", "train.max_grad_norm", "train.logging_steps", "train.save_steps",
     "train.save_total_limit", "train.seed", "train.report_to",
 })
+# Where a queued run trains (local or a Slurm cluster) and how several processes share it: in the Training
+# tab's Advanced accordion.
+CLUSTER = ("executor", "distributed.strategy", "slurm.partition", "slurm.account", "slurm.time", "slurm.nodes",
+           "slurm.gpus_per_node", "slurm.extra")
 PER_ROW = 3
 TRACKERS = ("tensorboard", "wandb", "mlflow", "trackio")
 
@@ -45,7 +49,7 @@ SUGGESTIONS = {"data.template": _template_names, "model.name": lambda: ["default
 
 def form_fields() -> list[tuple[str, Any]]:
     """(dotted name, dataclass field) of every setting the Train form shows, in RunConfig order."""
-    return [(n, f) for n, f in iter_fields() if n.split(".")[0] in SECTIONS or n in TOP_LEVEL]
+    return [(n, f) for n, f in iter_fields() if n.split(".")[0] in SECTIONS or n in TOP_LEVEL or n in CLUSTER]
 
 
 FIELD_NAMES = [n for n, _ in form_fields()]
@@ -166,7 +170,7 @@ def build_form(cfg: RunConfig) -> dict[str, gr.components.Component]:
             with gr.Tab(title, id=f"train-form-{section}"):
                 names = [n for n in fields if n.startswith(section + ".")]
                 _grid([n for n in names if n not in ADVANCED], fields, cfg, out)
-                advanced = [n for n in names if n in ADVANCED]
+                advanced = [n for n in names if n in ADVANCED] + (list(CLUSTER) if section == "train" else [])
                 if advanced:
                     with gr.Accordion("Advanced", open=False):
                         _grid(advanced, fields, cfg, out)
