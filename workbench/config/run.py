@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from workbench.config.fields import Settings, opt
-from workbench.config.generation import GenerationConfig
+from workbench.config.decoding import GenerationConfig
 from workbench.core.errors import ConfigError
 
-DEFAULT_MODEL = "default"  # the embedded SmolLM2-135M-Instruct (see models/embedded.py)
+DEFAULT_MODEL = "default"  # the embedded SmolLM2-135M-Instruct (see models/resolve.py)
 DEFAULT_DATA = "data/dolly_sample.jsonl"
 DTYPES = ["auto", "float32", "bfloat16", "float16"]
 
