@@ -154,7 +154,7 @@ def test_save_validates_and_never_overwrites_silently(tmp_path, monkeypatch):
     assert registry.load("my_alpaca").description.startswith("Other")
     assert registry.save_text(text, "alpaca.v2-B_1").name == "alpaca.v2-B_1.yaml"  # letters, digits, _ - .
     assert registry.load("alpaca.v2-B_1").name == "alpaca.v2-B_1"
-    for bad_name in ("../evil", "Bad Name", "", "x" * 81, ".hidden"):  # the one name rule (core.naming)
+    for bad_name in ("../evil", "Bad Name", "", "x" * 81, ".hidden"):  # the one name rule (core.formatting)
         with pytest.raises(TemplateError, match="name"):
             registry.save_text(text, bad_name)
     with pytest.raises(TemplateError, match="not valid YAML"):

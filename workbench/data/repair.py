@@ -11,7 +11,7 @@ from pathlib import Path
 
 from workbench.core.errors import DataError
 from workbench.core.files import create_text
-from workbench.core.naming import safe_name
+from workbench.core.formatting import safe_name
 from workbench.core.paths import data_dir
 from workbench.data.shapes import is_message_list, json_layout
 

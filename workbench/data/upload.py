@@ -13,7 +13,7 @@ from pathlib import Path
 
 from workbench.core.errors import DataError
 from workbench.core.files import unique_path
-from workbench.core.naming import safe_name
+from workbench.core.formatting import safe_name
 from workbench.core.paths import data_dir
 from workbench.data.read import FILE_TYPES
 

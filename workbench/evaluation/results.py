@@ -12,7 +12,7 @@ from pathlib import Path
 
 from workbench.core.errors import EvalError
 from workbench.core.files import atomic_write_text
-from workbench.core.naming import safe_name
+from workbench.core.formatting import safe_name
 from workbench.runs.folder import RunDir
 
 COLUMNS = ["input", "generated", "base_generated", "ground_truth", "rouge_l", "bleu", "base_rouge_l", "base_bleu",
@@ -21,7 +21,7 @@ COLUMNS = ["input", "generated", "base_generated", "ground_truth", "rouge_l", "b
 
 
 def file_name(name: str) -> str:
-    """An evaluation's name as a file name (the one name rule, core.naming)."""
+    """An evaluation's name as a file name (the one name rule, core.formatting)."""
     clean = safe_name(name, default="")
     if not clean:
         raise EvalError(f"invalid evaluation name {name!r}")

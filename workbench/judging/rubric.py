@@ -10,7 +10,7 @@ import yaml
 
 from workbench.core.errors import ConfigError
 from workbench.core.files import atomic_write_text, create_text
-from workbench.core.naming import check_name
+from workbench.core.formatting import check_name
 from workbench.core.paths import templates_dir
 
 PLACEHOLDERS = {"score": ("{input}", "{reference}", "{response}"),

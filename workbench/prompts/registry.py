@@ -8,7 +8,7 @@ import yaml
 
 from workbench.core.errors import TemplateError
 from workbench.core.files import atomic_write_text, create_text
-from workbench.core.naming import check_name
+from workbench.core.formatting import check_name
 from workbench.core.paths import templates_dir
 from workbench.prompts.schema import Template
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from workbench.core.errors import TemplateError
-from workbench.core.naming import check_name
+from workbench.core.formatting import check_name
 
 FIELDS = ("instruction", "input", "output", "system", "category", "bos", "eos")
 PLACEHOLDER = re.compile(r"\{(" + "|".join(FIELDS) + r")\}")

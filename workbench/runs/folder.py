@@ -19,7 +19,7 @@ from pathlib import Path
 
 from workbench.core.errors import PathError, RunError
 from workbench.core.files import atomic_write_text, unique_path
-from workbench.core.naming import timestamped
+from workbench.core.formatting import timestamped
 from workbench.core.paths import confine, outputs_dir, resolve_local
 
 STATES = ("queued", "running", "stopping", "stopped", "completed", "failed", "interrupted")

@@ -18,7 +18,7 @@ import yaml
 from workbench.config.run import RunConfig, iter_fields
 from workbench.core.errors import ConfigError
 from workbench.core.files import atomic_write_text
-from workbench.core.naming import check_name
+from workbench.core.formatting import check_name
 from workbench.core.paths import PROJECT_ROOT, confine, outputs_dir
 
 STRATEGIES = {

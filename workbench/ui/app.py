@@ -11,7 +11,7 @@ import gradio as gr
 
 from workbench.backtranslation.scoring import FORWARD_TEMPLATE
 from workbench.core.errors import DataError
-from workbench.core.naming import safe_name
+from workbench.core.formatting import safe_name
 from workbench.ui.errors import handler
 from workbench.ui.tabs.chat import build_chat_tab
 from workbench.ui.tabs.data import build_data_tab
