@@ -12,7 +12,7 @@ import pytest
 from conftest import PY, ROOT, free_port
 from workbench.config.serve import ServeConfig
 from workbench.jobs.queue import Job
-from workbench.jobs.supervisor import Supervisor
+from workbench.jobs.processes import devices_for
 from workbench.serving.server import start_in_thread
 
 ASK = "The tide came in slowly over the flat grey sand."
@@ -132,6 +132,6 @@ def test_a_serve_job_runs_beside_the_one_cpu_job_at_a_time():
         return Job(id=kind, kind=kind, name=kind, config="", state=state, run_dir="")
 
     # On this CPU machine: a training job waits for another, but a server (mostly waiting) runs beside it.
-    assert Supervisor._fits(job("train"), [job("eval")]) is None
-    assert Supervisor._fits(job("serve"), [job("train")]) == ()
-    assert Supervisor._fits(job("train"), [job("serve")]) == ()
+    assert devices_for("train", 1, [job("eval")]) is None
+    assert devices_for("serve", 1, [job("train")]) == ()
+    assert devices_for("train", 1, [job("serve")]) == ()

@@ -1,15 +1,15 @@
 """The OpenAI-compatible API: GET /v1/models, POST /v1/chat/completions and /v1/completions, plain or streamed
 (server-sent events in OpenAI's chunk format). Every refusal is an OpenAI-style JSON error with a 4xx status,
-and the server keeps serving."""
+and the server keeps serving. The key and the body size are checked before this app runs (server.py: Gate);
+prompts are rendered and tokenized in a worker thread, never on the event loop."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
@@ -18,7 +18,7 @@ from workbench.config.serve import ServeConfig
 from workbench.core.errors import WorkbenchError
 from workbench.generation.chat_prompts import chat_prompt, message_text
 from workbench.serving import schemas as S
-from workbench.serving.batcher import Batcher, Pending
+from workbench.serving.batcher import Batcher, Pending, QueueFull
 from workbench.serving.engine import Row
 from workbench.serving.registry import ModelRegistry, Served, ServeError
 
@@ -31,7 +31,7 @@ class _Generation:
     """The rows of one request, submitted to the batcher; their events arrive on this request's loop."""
 
     def __init__(self, batcher: Batcher, served: Served, prompts: list[str], max_tokens: int, stops: list[str],
-                 settings):
+                 settings, seeded: bool):
         loop = asyncio.get_running_loop()
         self.events: asyncio.Queue = asyncio.Queue()
         self.left = len(prompts)
@@ -45,7 +45,12 @@ class _Generation:
             return sink
 
         self.rows = [Row(p, max_tokens, stops, sink_for(i)) for i, p in enumerate(prompts)]
-        batcher.submit(Pending(served, self.rows, settings))
+        try:
+            batcher.submit(Pending(served, self.rows, settings, seeded))
+        except QueueFull as e:
+            raise ServeError(f"{e.args[0]} requests are already waiting on this server (max_queue); retry "
+                             "shortly", 429, "rate_limit_exceeded", kind="rate_limit_error",
+                             headers={"Retry-After": "1"}) from None
 
     async def __aiter__(self):
         try:
@@ -61,17 +66,12 @@ class _Generation:
 
 def create_app(registry: ModelRegistry, batcher: Batcher, cfg: ServeConfig) -> FastAPI:
     app = FastAPI(title="workbench serve", docs_url=None, redoc_url=None)
-    key = cfg.api_key()
     tok = registry.cm.tokenizer
-
-    def authorize(authorization: str | None = Header(None)) -> None:
-        if key and not hmac.compare_digest((authorization or "").encode(), f"Bearer {key}".encode()):
-            raise ServeError("Incorrect API key provided (send it as 'Authorization: Bearer <key>').", 401,
-                             "invalid_api_key")
 
     @app.exception_handler(ServeError)
     async def _serve_error(request: Request, e: ServeError):
-        return JSONResponse(S.error_body(e.message, e.kind, e.code, e.param), status_code=e.status)
+        return JSONResponse(S.error_body(e.message, e.kind, e.code, e.param), status_code=e.status,
+                            headers=e.headers)
 
     @app.exception_handler(WorkbenchError)
     async def _workbench_error(request: Request, e: WorkbenchError):
@@ -92,27 +92,43 @@ def create_app(registry: ModelRegistry, batcher: Batcher, cfg: ServeConfig) -> F
     async def health():
         return {"status": "ok", "models": list(registry.models)}
 
-    @app.get("/v1/models", dependencies=[Depends(authorize)])
+    @app.get("/v1/models")
     async def models():
         return {"object": "list", "data": [{"id": m.name, "object": "model", "created": int(time.time()),
                                             "owned_by": "workbench", "root": m.source}
                                            for m in registry.models.values()]}
 
-    def budget(req, served: Served, prompts: list[str], field: str = "messages") -> int:
+    def checked(req) -> None:
+        """Refusals that need no tokenizer: fields this server does not implement, too many stop strings."""
+        field = req.unsupported()
+        if field:
+            raise ServeError(f"Unsupported parameter: '{field}' is not supported by this server (it would change "
+                             "what the reply means); the README's serve section lists the supported fields.", 400,
+                             "unsupported_parameter", field)
+        if len(req.stops()) > S.MAX_STOPS:
+            raise ServeError(f"stop may hold at most {S.MAX_STOPS} strings; got {len(req.stops())}", 400,
+                             "invalid_value", "stop")
+
+    def budget(req, served: Served, prompts: list[str], field: str = "messages") -> tuple[int, int]:
+        """(max new tokens, prompt tokens); runs in a worker thread (it tokenizes)."""
         asked = getattr(req, "max_completion_tokens", None) or req.max_tokens
         if asked is not None and asked < 1:
             raise ServeError(f"max_tokens must be at least 1; got {asked}", 400, "invalid_value", "max_tokens")
         if asked is not None and asked > cfg.max_tokens:
             raise ServeError(f"max_tokens may be at most {cfg.max_tokens} on this server; got {asked}", 400,
                              "invalid_value", "max_tokens")
+        used = 0
         for p in prompts:
             n = len(tok(p, add_special_tokens=False)["input_ids"])
             if n > cfg.max_prompt_tokens:
                 raise ServeError(f"This server accepts prompts of at most {cfg.max_prompt_tokens} tokens; yours "
                                  f"has {n}.", 400, "context_length_exceeded", field)
-        return int(asked or min(served.gen.max_new_tokens, cfg.max_tokens))
+            used += n
+        return int(asked or min(served.gen.max_new_tokens, cfg.max_tokens)), used
 
     def settings(req, served: Served):
+        """The request's generation settings, and whether its seed is its own (False: the batcher picks a
+        fresh one for a sampled request, so two requests without a seed do not draw the same reply)."""
         s = served.gen.copy()
         if req.temperature is not None:
             s.do_sample = req.temperature > 0  # 0 means the most likely token, as in OpenAI's API
@@ -122,14 +138,12 @@ def create_app(registry: ModelRegistry, batcher: Batcher, cfg: ServeConfig) -> F
             s.top_p = req.top_p
         if req.seed is not None:
             s.seed = req.seed
-        return s
+        return s, req.seed is not None
 
-    def prompt_tokens(prompts: list[str]) -> int:
-        return sum(len(tok(p, add_special_tokens=False)["input_ids"]) for p in prompts)
-
-    @app.post("/v1/chat/completions", dependencies=[Depends(authorize)])
-    async def chat(req: S.ChatRequest):
+    @app.post("/v1/chat/completions")
+    async def chat(req: S.ChatRequest, request: Request):
         served = registry.get(req.model)
+        checked(req)
         if not req.messages:
             raise ServeError("messages must hold at least one message", 400, "invalid_value", "messages")
         bad = [m.role for m in req.messages if m.role not in ROLES]
@@ -139,19 +153,24 @@ def create_app(registry: ModelRegistry, batcher: Batcher, cfg: ServeConfig) -> F
         if req.messages[-1].role != "user":
             raise ServeError("the last message must be the user's", 400, "invalid_value", "messages")
         turns = [{"role": m.role, "content": message_text(m.content)} for m in req.messages]
-        prompt = chat_prompt(served.template, turns[:-1], turns[-1]["content"], tok)
-        prompts = [prompt] * req.n
-        gen = _Generation(batcher, served, prompts, budget(req, served, [prompt]),
-                          _stops(served, req.stops(), tok), settings(req, served))
-        rid, used = S.new_id("chatcmpl"), prompt_tokens([prompt])
+
+        def prepare():
+            prompt = chat_prompt(served.template, turns[:-1], turns[-1]["content"], tok)
+            return prompt, *budget(req, served, [prompt])
+
+        prompt, max_tokens, used = await asyncio.to_thread(prepare)
+        gen = _Generation(batcher, served, [prompt] * req.n, max_tokens, _stops(served, req.stops(), tok),
+                          *settings(req, served))
+        rid = S.new_id("chatcmpl")
         if req.stream:
             return _sse(_chat_stream(gen, rid, req.model, used, req.include_usage()))
-        texts, finishes, completion = await _collect(gen)
+        texts, finishes, completion = await _collect(gen, request)
         return S.chat_response(rid, req.model, texts, finishes, S.usage(used, completion))
 
-    @app.post("/v1/completions", dependencies=[Depends(authorize)])
-    async def complete(req: S.CompletionRequest):
+    @app.post("/v1/completions")
+    async def complete(req: S.CompletionRequest, request: Request):
         served = registry.get(req.model)
+        checked(req)
         texts_in = [req.prompt] if isinstance(req.prompt, str) else list(req.prompt)
         if not texts_in:
             raise ServeError("prompt must not be an empty list", 400, "invalid_value", "prompt")
@@ -159,12 +178,12 @@ def create_app(registry: ModelRegistry, batcher: Batcher, cfg: ServeConfig) -> F
             raise ServeError(f"at most {MAX_CHOICES} completions per request (prompts × n); got "
                              f"{len(texts_in) * req.n}", 400, "invalid_value", "prompt")
         prompts = [p for p in texts_in for _ in range(req.n)]
-        gen = _Generation(batcher, served, prompts, budget(req, served, texts_in, "prompt"), req.stops(),
-                          settings(req, served))
-        rid, used = S.new_id("cmpl"), prompt_tokens(texts_in)
+        max_tokens, used = await asyncio.to_thread(budget, req, served, texts_in, "prompt")
+        gen = _Generation(batcher, served, prompts, max_tokens, req.stops(), *settings(req, served))
+        rid = S.new_id("cmpl")
         if req.stream:
             return _sse(_completion_stream(gen, rid, req.model, used, req.include_usage()))
-        texts, finishes, completion = await _collect(gen)
+        texts, finishes, completion = await _collect(gen, request)
         return S.completion_response(rid, req.model, texts, finishes, S.usage(used, completion))
 
     return app
@@ -177,13 +196,33 @@ def _stops(served: Served, asked: list[str], tokenizer) -> list[str]:
     return list(dict.fromkeys([*stop_strings(served.template, tokenizer), *asked]))
 
 
-async def _collect(gen: _Generation) -> tuple[list[str], list[str], int]:
+async def _collect(gen: _Generation, request: Request) -> tuple[list[str], list[str], int]:
+    """A non-streamed reply, whole; its rows are cancelled (they leave their batch at the next token, or are
+    never generated) as soon as the client disconnects."""
     texts, finishes, tokens = [""] * len(gen.rows), [""] * len(gen.rows), [0] * len(gen.rows)
-    async for i, delta, finish, n in gen:
-        texts[i] += delta
-        tokens[i] = n
-        if finish is not None:
-            finishes[i] = finish
+
+    async def gather():
+        async for i, delta, finish, n in gen:
+            texts[i] += delta
+            tokens[i] = n
+            if finish is not None:
+                finishes[i] = finish
+
+    async def disconnected():
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    work, gone = asyncio.ensure_future(gather()), asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not work.done():  # the client went away (or this handler was cancelled): stop its rows
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+    if work.cancelled():
+        raise ServeError("the client closed the connection", 499, "client_closed")
+    work.result()
     if "error" in finishes:
         raise ServeError("generation failed on the server; see its log", 500, "server_error", kind="server_error")
     return texts, finishes, sum(tokens)

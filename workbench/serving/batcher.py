@@ -1,17 +1,18 @@
 """Concurrent requests become batches: the first request waits a few milliseconds for others to join,
 then every waiting row with the same model and sampling settings is generated in one call (engine.py).
 One thread loads the models and generates, so requests queue behind a running batch and never interleave
-inside one output."""
+inside one output. At most `max_queue` requests wait; one more is refused (the server answers 429)."""
 from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from workbench.config.generation import GenerationConfig
+from workbench.config.decoding import GenerationConfig
 from workbench.serving.engine import Row, generate_rows
 from workbench.serving.registry import ModelRegistry, Served
 
@@ -23,11 +24,16 @@ class Pending:
     served: Served
     rows: list[Row]
     settings: GenerationConfig
+    seeded: bool = True  # False: a sampled request that gave no seed gets a fresh one (per generate call)
 
     def key(self) -> tuple:
         s = self.settings
-        sampling = (s.temperature, s.top_p, s.top_k, s.seed) if s.do_sample else ()
+        sampling = (s.temperature, s.top_p, s.top_k, s.seed if self.seeded else None) if s.do_sample else ()
         return self.served.name, s.do_sample, s.repetition_penalty, sampling
+
+
+class QueueFull(Exception):
+    """More requests are waiting than the server was started to hold."""
 
 
 class Batcher:
@@ -36,8 +42,12 @@ class Batcher:
     alive on a machine with few cores (say the loader's and the generator's), libgomp stops spin-waiting and
     every op waits for its sleeping workers: a batch of 8 took 1.6x longer per token (benchmarks/NOTES.md)."""
 
-    def __init__(self, load: Callable[[], ModelRegistry], max_batch: int, wait_ms: int):
+    def __init__(self, load: Callable[[], ModelRegistry], max_batch: int, wait_ms: int, max_queue: int = 64):
         self.max_batch, self.wait_s = max(1, int(max_batch)), max(0, wait_ms) / 1000
+        self.max_queue = max(1, int(max_queue))
+        self._count = threading.Lock()
+        self.waiting = 0  # requests submitted and not yet taken into a batch
+        self.cancelled = 0  # rows that ended because their client went away (the tests read it)
         self._queue: queue.Queue[Pending | None] = queue.Queue()
         self._held: list[Pending] = []  # collected but of another model or settings: first in the next round
         self.batches = 0  # generate calls made (the benchmark and the tests read it)
@@ -60,7 +70,17 @@ class Batcher:
         self._loop()
 
     def submit(self, pending: Pending) -> None:
+        """Queue a request, or raise QueueFull when `max_queue` are already waiting."""
+        with self._count:
+            if self.waiting >= self.max_queue:
+                raise QueueFull(self.waiting)
+            self.waiting += 1
         self._queue.put(pending)
+
+    def _taken(self, pending: Pending) -> Pending:
+        with self._count:
+            self.waiting -= 1
+        return pending
 
     def close(self) -> None:
         self._queue.put(None)
@@ -73,7 +93,7 @@ class Batcher:
             first = self._queue.get()
             if first is None:
                 return None
-            waiting = [first]
+            waiting = [self._taken(first)]
         deadline = time.monotonic() + self.wait_s
         while sum(len(p.rows) for p in waiting) < self.max_batch:
             left = deadline - time.monotonic()
@@ -84,7 +104,7 @@ class Batcher:
             if item is None:
                 self._queue.put(None)  # seen again once this round is done
                 break
-            waiting.append(item)
+            waiting.append(self._taken(item))
         return waiting
 
     def _loop(self) -> None:
@@ -98,10 +118,14 @@ class Batcher:
 
     def _run(self, first: Pending, rows: list[Row]) -> None:
         cm = self.registry.cm
+        settings = first.settings
+        if settings.do_sample and not first.seeded:  # no request's seed to repeat: a fresh one per call
+            settings = settings.with_values(seed=secrets.randbits(31))
         try:
             with cm.lock, self.registry.activate(first.served):
                 self.batches += 1
-                generate_rows(cm.model, cm.tokenizer, rows, first.settings)
+                generate_rows(cm.model, cm.tokenizer, rows, settings)
+            self.cancelled += sum(r.finish == "cancelled" for r in rows)
         except Exception:
             log.exception("generation failed for a batch of %d rows", len(rows))
             for r in rows:

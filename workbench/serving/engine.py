@@ -8,8 +8,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from workbench.config.generation import GenerationConfig
-from workbench.generation.decoding import cut_at_stop, generate_kwargs, held_back
+from workbench.config.decoding import GenerationConfig
+from workbench.generation.decoding import ReplyText, generate_kwargs
 
 Sink = Callable[[str, str | None, int], None]  # (delta text, finish reason or None, completion tokens so far)
 
@@ -21,40 +21,39 @@ class Row:
     stops: list[str]
     sink: Sink
     cancelled: threading.Event = field(default_factory=threading.Event)
-    ids: list[int] = field(default_factory=list)
-    shown: str = ""
+    reply: ReplyText | None = None
     finish: str | None = None
 
     @property
     def done(self) -> bool:
         return self.finish is not None
 
+    @property
+    def tokens(self) -> int:
+        return len(self.reply.ids) if self.reply is not None else 0
+
     def push(self, token: int, tokenizer, eos: set[int]) -> None:
         """Take this row's next token: emit what became visible; end the row at EOS, a stop string, its
         budget, or when its client went away."""
+        if self.reply is None:
+            self.reply = ReplyText(tokenizer, self.stops)
         if self.cancelled.is_set():
             return self.end("cancelled")
         if token in eos:
-            return self.end("stop")
-        self.ids.append(token)
-        text = tokenizer.decode(self.ids, skip_special_tokens=True)
-        cut = cut_at_stop(text, self.stops)
-        if len(cut) < len(text):
-            return self.end("stop", cut)
-        if len(self.ids) >= self.max_tokens:
-            return self.end("length", text)
-        visible = text[:len(text) - held_back(text, self.stops)]
-        if visible.startswith(self.shown) and len(visible) > len(self.shown):
-            # A token that completes a multi-byte character changes no earlier text; anything else waits.
-            self.sink(visible[len(self.shown):], None, len(self.ids))
-            self.shown = visible
+            return self.end("stop", self.reply.close())
+        delta = self.reply.add([token])
+        if self.reply.stopped:
+            return self.end("stop", delta)
+        if self.tokens >= self.max_tokens:
+            return self.end("length", delta + self.reply.close())
+        if delta:
+            self.sink(delta, None, self.tokens)
 
-    def end(self, reason: str, text: str | None = None) -> None:
+    def end(self, reason: str, delta: str = "") -> None:
         if self.done:
             return
-        delta = text[len(self.shown):] if text is not None and text.startswith(self.shown) else ""
         self.finish = reason
-        self.sink(delta, reason, len(self.ids))
+        self.sink(delta, reason, self.tokens)
 
 
 class _RowCriteria:
@@ -99,4 +98,5 @@ def generate_rows(model, tokenizer, rows: list[Row], settings: GenerationConfig)
             torch.manual_seed(int(settings.seed))
         model.generate(**enc, **kwargs, stopping_criteria=criteria)
     for r in live:  # every row ends inside the loop; this only covers a model that stopped on its own
-        r.end("length" if len(r.ids) >= r.max_tokens else "stop", tokenizer.decode(r.ids, skip_special_tokens=True))
+        if not r.done:
+            r.end("length" if r.tokens >= r.max_tokens else "stop", r.reply.close() if r.reply else "")

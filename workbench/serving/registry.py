@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.config.generation import GenerationConfig
+from workbench.config.decoding import GenerationConfig
 from workbench.core.errors import ModelError, RunError, WorkbenchError
 from workbench.generation.chat_model import ChatModel, load_chat_model
 from workbench.generation.chat_prompts import template_for
@@ -22,9 +22,9 @@ class ServeError(WorkbenchError):
     """A request the server refuses: an OpenAI-style error with its HTTP status."""
 
     def __init__(self, message: str, status: int = 400, code: str | None = None, param: str | None = None,
-                 kind: str = "invalid_request_error"):
+                 kind: str = "invalid_request_error", headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status, self.code, self.param, self.kind = status, code, param, kind
+        self.status, self.code, self.param, self.kind, self.headers = status, code, param, kind, headers
 
 
 @dataclass

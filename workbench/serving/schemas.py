@@ -15,6 +15,15 @@ class Message(BaseModel):
     content: str | list[Any] | None = None
 
 
+# Fields that change what a reply means and that this server does not implement: a request that uses one is
+# refused by name (400) rather than answered as if it had not asked. The value that means "not used" is fine.
+UNUSED = {"tools": ([], None), "functions": ([], None), "tool_choice": ("none", None),
+          "function_call": ("none", None), "response_format": ({"type": "text"}, None),
+          "logprobs": (False, None), "top_logprobs": (0, None), "logit_bias": ({}, None), "echo": (False, None),
+          "suffix": ("", None), "best_of": (1, None)}
+MAX_STOPS = 4  # as OpenAI's API
+
+
 class _Sampling(BaseModel):
     model_config = ConfigDict(extra="ignore")
     model: str
@@ -27,6 +36,14 @@ class _Sampling(BaseModel):
     stream_options: dict | None = None
     seed: int | None = Field(None, ge=0)
 
+    logprobs: Any = None
+    logit_bias: Any = None
+
+    def unsupported(self) -> str | None:
+        """The first field this request uses that the server does not implement."""
+        return next((name for name, unused in UNUSED.items() if name in type(self).model_fields
+                     and getattr(self, name) not in unused), None)
+
     def stops(self) -> list[str]:
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         return [s for s in stops if s]
@@ -38,10 +55,19 @@ class _Sampling(BaseModel):
 class ChatRequest(_Sampling):
     messages: list[Message]
     max_completion_tokens: int | None = None  # the newer name of max_tokens
+    tools: Any = None
+    tool_choice: Any = None
+    functions: Any = None
+    function_call: Any = None
+    response_format: Any = None
+    top_logprobs: Any = None
 
 
 class CompletionRequest(_Sampling):
     prompt: str | list[str]
+    echo: Any = None
+    suffix: Any = None
+    best_of: Any = None
 
 
 def new_id(prefix: str) -> str:
