@@ -4,6 +4,7 @@ tests that use it skip with the script's own reason. Import `slurm_cluster` into
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -25,6 +26,7 @@ def slurm_cluster():
         pytest.skip("the Slurm test cluster did not start within 300 s")
     if done.returncode != 0:
         subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=60)
+        shutil.rmtree(state, ignore_errors=True)
         why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
         pytest.skip(f"no Slurm test cluster here: {why}")
     conf = done.stdout.strip().splitlines()[-1].split("=", 1)[1]
@@ -32,6 +34,7 @@ def slurm_cluster():
     os.environ["SLURM_CONF"] = conf  # sbatch / squeue / scontrol of this process and its children find it
     yield conf
     subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=120)
+    shutil.rmtree(state, ignore_errors=True)
     if previous is None:
         os.environ.pop("SLURM_CONF", None)
     else:

@@ -130,7 +130,8 @@ def test_the_form_is_generated_from_runconfig_and_round_trips_every_preset():
 
     with gr.Blocks():
         comps = form.build_form(presets.build(presets.DEFAULT_PRESET))
-    assert set(comps) == {n for n, _ in iter_fields() if n.split(".")[0] in form.SECTIONS or n == "run_name"}
+    assert set(comps) == {n for n, _ in iter_fields()
+                          if n.split(".")[0] in form.SECTIONS or n == "run_name" or n in form.CLUSTER}
     fields = dict(iter_fields())
     steps, lr = comps["train.max_steps"], comps["train.learning_rate"]
     # No gradio-side bounds or rounding: validate() names the setting; the info line shows the range.
