@@ -87,11 +87,11 @@ def test_on_a_cpu_a_job_starts_only_when_no_supervisor_runs_one(jobs_db):
         pytest.skip("this machine has GPUs: jobs share them by device instead")
     queue.insert(_job(1))
     queue.insert(_job(2))
-    other = queue.claim("another-app", Supervisor._fits)  # e.g. a headless worker on the same outputs/
+    other = queue.claim("another-app", Supervisor()._fits)  # e.g. a headless worker on the same outputs/
     assert other.id == "job-001" and other.devices == ""
-    assert queue.claim("this-app", Supervisor._fits) is None  # its job holds the CPU
+    assert queue.claim("this-app", Supervisor()._fits) is None  # its job holds the CPU
     queue.set_state("job-001", "completed")
-    assert queue.claim("this-app", Supervisor._fits).id == "job-002"
+    assert queue.claim("this-app", Supervisor()._fits).id == "job-002"
 
 
 def test_start_now_is_refused_while_a_worker_holds_the_cpu(jobs_db):
@@ -105,7 +105,7 @@ def test_start_now_is_refused_while_a_worker_holds_the_cpu(jobs_db):
     if gpu_ids():
         pytest.skip("this machine has GPUs: jobs share them by device instead")
     queue.insert(_job(1))
-    assert queue.claim("another-app", Supervisor._fits).id == "job-001"
+    assert queue.claim("another-app", Supervisor()._fits).id == "job-001"
     with pytest.raises(JobError, match="job-001 .* is running: one run at a time"):
         submit_run(quick_config(jobs_db.parent / "run"), now=True)
     assert [j.id for j in queue.list_jobs()] == ["job-001"]  # nothing was queued
