@@ -55,12 +55,16 @@ def run_train(args: argparse.Namespace) -> int:
     if not args.resume:
         cfg.validate()  # a bad value is reported before torch and the model load
     # The engine and transformers load only now, so `--help` and bad settings answer at once.
-    from workbench.jobs.worker import stop_event
+    from workbench.config.preflight import saved_plan
+    from workbench.jobs import worker
     from workbench.training.callbacks import ConsoleProgressCallback
     from workbench.training.engine import train
 
-    # As a queued job's worker, a stop request from the supervisor ends the run at the next step boundary.
-    result = train(cfg, resume=args.resume, progress_bar=False, stop=stop_event(),
+    # As a queued job's worker: the plan made at submit (checked against the world, not made again), and a stop
+    # request from the supervisor ends the run at the next step boundary.
+    saved = None if args.resume else worker.saved_plan()
+    plan = saved_plan(saved) if saved else None
+    result = train(cfg, plan=plan, resume=args.resume, progress_bar=False, stop=worker.stop_event(),
                    extra_callbacks=[ConsoleProgressCallback(bar=not args.no_progress)])
     if result.state == "stopped":
         print(f"stopped at step {result.global_step}/{result.max_steps}; resume with --resume {result.run_dir}")

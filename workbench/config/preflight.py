@@ -42,6 +42,10 @@ class Plan:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Plan:
+        return cls(**{**d, "notes": tuple(d.get("notes", ()))})
+
     def load_kwargs(self, cfg: RunConfig) -> dict:
         """What models.load.load_model takes for this run: every decision already made here."""
         return dict(dtype=self.dtype, quantization=self.quantization, compute_dtype=self.compute_dtype,
@@ -142,3 +146,40 @@ def _check_preference_data(cfg: RunConfig, data_source: str) -> str:
     except DataError as e:
         raise ConfigError(f"data.source: {e}", e.hint) from None
     return f"data: {pairs.message()}"
+
+
+# -- the plan travels with a queued job --------------------------------------------------------------
+def world_of(plan: Plan) -> dict:
+    """What the plan relied on that can change before a queued job starts: the data file's size and mtime."""
+    if not plan.data_is_local:
+        return {}
+    st = Path(plan.data_source).stat()
+    return {"data_file": [plan.data_source, st.st_size, st.st_mtime_ns]}
+
+
+def saved_plan(saved: dict) -> Plan | None:
+    """The Plan made at submit (jobs/submit.py saves {"plan", "world"}), once the world is checked to be as it was
+    then; ConfigError naming what changed otherwise. The worker uses it instead of planning again. None when the
+    worker runs on another kind of device than the app that planned (a GPU node of a cluster): plan there."""
+    from workbench.models.load import device_kind
+
+    plan = Plan.from_dict(saved["plan"])
+    if plan.device != device_kind():
+        log.info("the job was planned on a %s machine and runs on %s: planning again here", plan.device,
+                 device_kind())
+        return None
+    data = saved.get("world", {}).get("data_file")
+    if data:
+        path, size, mtime = data
+        try:
+            st = Path(path).stat()
+        except OSError:
+            raise ConfigError(f"data.source: {path} is gone since the job was queued", "submit the job again") \
+                from None
+        if (st.st_size, st.st_mtime_ns) != (size, mtime):
+            raise ConfigError(f"data.source: {path} changed since the job was queued (size {size} → {st.st_size})",
+                              "submit the job again to plan it on the new file")
+    if plan.model_is_local and not Path(plan.model_path).exists():
+        raise ConfigError(f"model.name: {plan.model_path} is gone since the job was queued", "submit the job again")
+    log.info("using the plan made when the job was queued (the data file is unchanged)")
+    return plan

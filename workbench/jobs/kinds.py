@@ -23,6 +23,7 @@ class Prepared:
     config: Settings  # the config as it will run (e.g. with its run folder fixed)
     run_dir: Path  # where the job's results go
     name: str  # what the queue shows
+    plan: dict | None = None  # what the kind's check decided, saved with the job for its worker (plan.json)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def kind_names() -> list[str]:
 # -- the kinds of the first round: train, eval, merge -------------------------------------------------
 
 def _prepare_train(cfg: RunConfig) -> Prepared:
-    from workbench.config.preflight import preflight
+    from workbench.config.preflight import preflight, world_of
     from workbench.core.files import atomic_write_text
     from workbench.core.policy import caller
     from workbench.runs.folder import RunDir, new_run_path
@@ -71,12 +72,12 @@ def _prepare_train(cfg: RunConfig) -> Prepared:
     cfg = cfg.copy()
     run_dir = new_run_path(cfg.run_name, cfg.output_dir)
     cfg.output_dir = str(run_dir)
-    preflight(cfg)  # a config that cannot run here is refused now, with its message; nothing is queued
+    plan = preflight(cfg)  # a config that cannot run here is refused now, with its message; nothing is queued
     # Reserve the folder name now: two jobs queued in the same second must not get the same run folder.
     run_dir.mkdir(parents=True, exist_ok=True)
     if caller():
         atomic_write_text(RunDir(run_dir).owner_file, caller())
-    return Prepared(cfg, run_dir, run_dir.name)
+    return Prepared(cfg, run_dir, run_dir.name, {"plan": plan.to_dict(), "world": world_of(plan)})
 
 
 def _train_paths(cfg: RunConfig) -> list[tuple[str, str, str]]:

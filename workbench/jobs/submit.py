@@ -2,6 +2,7 @@
 the supervisor does."""
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import time
@@ -68,7 +69,23 @@ def submit(kind: str, config: str | Settings, *, processes: int = 1, sweep_id: s
               run_dir=str(prepared.run_dir), processes=processes, sweep_id=sweep_id, user=caller(),
               executor=executor or getattr(cfg, "executor", "") or "local")
     atomic_write_text(config_file(job.id), job.config)  # the worker reads its config from this file
+    if prepared.plan is not None:  # and the plan made here, instead of planning again
+        atomic_write_text(plan_file(job.id), json.dumps(prepared.plan, indent=2))
     return queue.insert(job)
+
+
+def plan_file(job_id: str) -> Path:
+    return job_folder(job_id) / "plan.json"
+
+
+def job_plan(job_id: str):
+    """The preflight Plan a training job was queued with (None for other kinds)."""
+    from workbench.config.preflight import Plan
+
+    try:
+        return Plan.from_dict(json.loads(plan_file(job_id).read_text(encoding="utf-8"))["plan"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _check_strategy(cfg, processes: int) -> None:

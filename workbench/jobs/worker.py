@@ -44,3 +44,12 @@ def report_progress(done: int, total: int, what: str = "") -> None:
         return
     atomic_write_text(folder / "progress.json", json.dumps({"done": done, "total": total, "what": what,
                                                             "updated_at": time.time()}))
+
+
+def saved_plan() -> dict | None:
+    """The plan its submit saved (outputs/jobs/<id>/plan.json) when this process is a queued job's worker."""
+    folder = job_dir()
+    try:
+        return json.loads((folder / "plan.json").read_text(encoding="utf-8")) if folder else None
+    except (OSError, ValueError):
+        return None

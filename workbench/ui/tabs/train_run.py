@@ -24,15 +24,17 @@ def _check_readable(cfg: RunConfig) -> None:
     check(get_kind("train"), cfg)
 
 
-def estimate_for(cfg: RunConfig):
+def estimate_for(cfg: RunConfig, plan=None):
     """The estimate as the run would go: the preflight Plan's device, dtype, model folder and data file (a
     ConfigError, e.g. a missing data file, is shown in place of the estimate). It reads the data file and
     the model's config, so a typed path must lie under the readable folders, as for training."""
     from workbench.config.preflight import preflight
     from workbench.training.estimate import estimate
 
-    _check_readable(cfg)
-    return estimate(cfg, preflight(cfg))
+    if plan is None:
+        _check_readable(cfg)
+        plan = preflight(cfg)
+    return estimate(cfg, plan)
 
 
 def default_processes() -> int:
@@ -42,9 +44,9 @@ def default_processes() -> int:
     return max(1, len(gpu_ids()))
 
 
-def _advice(cfg: RunConfig) -> str:
+def _advice(cfg: RunConfig, plan=None) -> str:
     try:
-        est = estimate_for(cfg)
+        est = estimate_for(cfg, plan)
     except WorkbenchError as e:  # an estimate is advice: it never stands in the way of a start
         return f"\n\n(no estimate: {e})"
     return "\n\n" + "\n".join(f"⚠️ {w}" for w in est.warnings) if (est.fits is False or est.warnings) else ""
@@ -65,7 +67,8 @@ def submit_run(cfg: RunConfig, processes: int = 1, *, now: bool) -> str:
                            "press 'Add to queue' to run this one after it")
     job = submit.submit("train", cfg, processes=int(processes or 1))
     verb = "Started" if now else "Queued"
-    return f"{verb} run **{Path(job.run_dir).name}** (job `{job.id}`) in `{display(job.run_dir)}`.{_advice(cfg)}"
+    advice = _advice(cfg, submit.job_plan(job.id))  # the plan made at submit: no second preflight
+    return f"{verb} run **{Path(job.run_dir).name}** (job `{job.id}`) in `{display(job.run_dir)}`.{advice}"
 
 
 @handler
