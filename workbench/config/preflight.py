@@ -15,7 +15,7 @@ from pathlib import Path
 
 from workbench.config.run import BNB_OPTIMIZERS, RunConfig
 from workbench.core.errors import ConfigError, ModelError
-from workbench.core.paths import is_local_path, resolve_local
+from workbench.core.paths import resolve_local
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,6 @@ def has_package(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def is_local_data(source: str) -> bool:
-    from workbench.data.read import FILE_TYPES
-
-    return is_local_path(source, tuple(FILE_TYPES))
-
-
 def preflight(cfg: RunConfig, *, output_dir: str | Path | None = None, device: str | None = None) -> Plan:
     """Validate cfg, then resolve it against this machine; ConfigError names the setting that cannot work."""
     from workbench.models.load import device_kind, pick_attention, pick_dtype
@@ -86,7 +80,9 @@ def preflight(cfg: RunConfig, *, output_dir: str | Path | None = None, device: s
         model_path = resolve_model(m.name)
     except ModelError as e:
         raise ConfigError(f"model.name: {e}", e.hint) from None
-    data_local = is_local_data(d.source)
+    from workbench.data.read import is_local
+
+    data_local = is_local(d.source)
     data_source = d.source.strip()
     if data_local:
         path = resolve_local(data_source)

@@ -81,9 +81,9 @@ def _prepare_train(cfg: RunConfig) -> Prepared:
 
 
 def _train_paths(cfg: RunConfig) -> list[tuple[str, str, str]]:
-    from workbench.config.preflight import is_local_data
+    from workbench.data.read import is_local
 
-    return [("data.source", cfg.data.source if is_local_data(cfg.data.source) else "", READ),
+    return [("data.source", cfg.data.source if is_local(cfg.data.source) else "", READ),
             ("model.name", local(cfg.model.name), READ),
             ("model.adapter_from", run_location(cfg.model.adapter_from) if cfg.model.adapter_from.strip() else "",
              READ),
