@@ -27,6 +27,9 @@ def _warm_up() -> None:
 
 
 def main() -> int:
+    from workbench.core.logs import quiet_libraries
+
+    quiet_libraries()  # before the imports: bitsandbytes speaks on import, and this output ends in a job's log
     _warm_up()
     print("ready", flush=True)  # the supervisor hands a job only to a standby that said so
     line = sys.stdin.readline()
