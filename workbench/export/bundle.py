@@ -92,10 +92,10 @@ def plan_export(cfg: ExportConfig) -> ExportPlan:
             check_replaceable(out, protected=allowed_roots())
         except FileExistsError as e:
             raise ExportError(f"overwrite refused: {e}", "pick a new output folder") from None
-    params = _params(model_dir)
-    from workbench.models.load import pick_dtype
+    from workbench.export.merge import merged_bytes
 
-    parts = {"merged": params * {"float32": 4, "float64": 8}.get(pick_dtype("auto"), 2)}
+    params = _params(model_dir)
+    parts = {"merged": merged_bytes(params)}
     if source.full_model is False and source.path is not None:
         parts["adapter"] = sum(f.stat().st_size for f in source.path.rglob("*") if f.is_file())
     for q in quants:

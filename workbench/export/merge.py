@@ -47,25 +47,31 @@ def safetensors_params(folder: Path) -> int:
     return params
 
 
+def merged_bytes(params: int, dtype: str = "auto") -> int:
+    """Bytes of `params` weights saved as a merge saves them (auto: the device's compute dtype): the one size
+    rule of the merge and of the export's disk check."""
+    from workbench.models.load import pick_dtype
+
+    return params * _dtype_bytes(pick_dtype(dtype))
+
+
 def estimate_size(base: str, dtype: str = "auto") -> int:
     """Bytes a merged model will take on disk: the base's parameter count times the saved dtype width.
 
     Read from the safetensors headers of a local base (no weights loaded); a hub base is counted on
     the meta device (no download of weights, only its config)."""
-    from workbench.models.load import pick_dtype
     from workbench.models.resolve import resolve_model
 
-    saved = pick_dtype(dtype)
     path = Path(resolve_model(base))
     if path.is_dir() and list(path.glob("*.safetensors")):
-        return safetensors_params(path) * _dtype_bytes(saved)
+        return merged_bytes(safetensors_params(path), dtype)
     import torch
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM
 
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(path)), dtype=torch.float32)
-    return sum(p.numel() for p in model.parameters()) * _dtype_bytes(saved)
+    return merged_bytes(sum(p.numel() for p in model.parameters()), dtype)
 
 
 def _check_target(out_dir: str | Path) -> Path:

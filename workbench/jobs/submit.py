@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -68,10 +69,14 @@ def submit(kind: str, config: str | Settings, *, processes: int = 1, sweep_id: s
     job = Job(id=queue.new_id(), kind=kind, name=prepared.name, config=prepared.config.to_yaml(), state="queued",
               run_dir=str(prepared.run_dir), processes=processes, sweep_id=sweep_id, user=caller(),
               executor=executor or getattr(cfg, "executor", "") or "local")
-    atomic_write_text(config_file(job.id), job.config)  # the worker reads its config from this file
-    if prepared.plan is not None:  # and the plan made here, instead of planning again
-        atomic_write_text(plan_file(job.id), json.dumps(prepared.plan, indent=2))
-    return queue.insert(job)
+    try:
+        atomic_write_text(config_file(job.id), job.config)  # the worker reads its config from this file
+        if prepared.plan is not None:  # and the plan made here, instead of planning again
+            atomic_write_text(plan_file(job.id), json.dumps(prepared.plan, indent=2))
+        return queue.insert(job)
+    except BaseException:
+        shutil.rmtree(job_folder(job.id), ignore_errors=True)  # a refused insert (busy, full) leaves nothing
+        raise
 
 
 def plan_file(job_id: str) -> Path:
