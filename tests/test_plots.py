@@ -56,3 +56,31 @@ def test_progress_numbers(step, total, elapsed, eta, percent, elapsed_s, eta_s):
     p = plots.progress(step, total, elapsed, eta)
     assert p["percent"] == percent and p["elapsed"] == elapsed_s and p["eta"] == eta_s
     assert math.isclose(p["fraction"], percent / 100)
+
+
+def test_the_jobs_live_view_fits_the_kind(no_app_supervisor, tmp_path, monkeypatch):
+    """Issue 25, 7: a finished eval job shows its scores and where its table is, not an empty loss chart; a
+    merge job shows no chart; a training job keeps its curves. A real queue row and real eval/ files."""
+    from types import SimpleNamespace
+
+    from workbench.evaluation.results import save_result
+    from workbench.jobs import queue, view
+    from workbench.jobs.queue import Job
+    from workbench.runs.folder import RunDir
+
+    monkeypatch.setenv("WORKBENCH_JOBS_DB", str(tmp_path / "jobs.sqlite3"))
+    monkeypatch.setenv("WORKBENCH_OUTPUTS", str(tmp_path / "outputs"))
+    run_dir = tmp_path / "outputs" / "run-1"
+    run_dir.mkdir(parents=True)
+    summary = {"n": 3, "adapter_rouge_l": 0.41, "base_rouge_l": 0.22, "adapter_bleu": 0.12, "base_bleu": 0.05}
+    files = save_result(RunDir(run_dir), SimpleNamespace(name="test-n3", rows=[{"input": "a"}], summary=summary))
+    for i, kind in enumerate(("eval", "merge", "train")):
+        queue.insert(Job(id=f"job-{i}", kind=kind, name=kind, config="{}", state="completed", run_dir=str(run_dir)))
+
+    figure, progress, _log, _badge = plots.render(view.snapshot(queue.get("job-0")))
+    assert [t.type for t in figure.data] == ["bar", "bar"] and figure.data[0].y == (0.41, 0.12)
+    assert str(files["jsonl"]) in progress and "3 rows" in progress
+    assert plots.render(view.snapshot(queue.get("job-1")))[0] is None
+    assert plots.SMOOTH not in str(figure.to_dict())  # no training curve on an evaluation
+    train_figure = plots.render(view.snapshot(queue.get("job-2")))[0]
+    assert "no metrics yet" in str(train_figure.to_dict())

@@ -85,8 +85,20 @@ def snapshot(job: Job | None) -> dict:
         "metrics": run.read_metrics() if job.kind == "train" else [],
         "log": log_tail(job.id, LOG_LINES).splitlines(), "error": job.error,
         "adapter": str(saved) if saved else None, "executor": job.executor, "slurm_job_id": job.slurm_job_id,
-        "node": job.node, "reason": job.reason,
+        "node": job.node, "reason": job.reason, "result": result(job),
     }
+
+
+def result(job: Job) -> dict | None:
+    """A finished evaluation's summary and its rows file (what the Jobs tab shows instead of a loss chart)."""
+    if job.kind != "eval" or job.state != "completed":
+        return None
+    from workbench.evaluation.results import eval_dir, list_results
+
+    done = list_results(job.run_dir)
+    if not done:
+        return None
+    return {**done[0], "rows_file": str(eval_dir(RunDir(job.run_dir)) / f"{done[0]['name']}.jsonl")}
 
 
 def latest(kind: str = "train") -> Job | None:

@@ -110,7 +110,39 @@ def progress_html(snap: dict) -> str:
             f" · ETA {p['eta']}</div>")
 
 
+def eval_figure(summary: dict) -> go.Figure:
+    """A finished evaluation's mean scores: ROUGE-L and BLEU of the adapter beside its baseline's."""
+    other = summary.get("baseline") if summary.get("baseline") not in (None, "", "base") else "base model"
+    fig = go.Figure()
+    for who, prefix, color in (("adapter", "adapter", "#2563eb"), (str(other), "base", "#9ca3af")):
+        values = [summary.get(f"{prefix}_rouge_l"), summary.get(f"{prefix}_bleu")]
+        if any(v is not None for v in values):
+            fig.add_trace(go.Bar(name=who, x=["ROUGE-L", "BLEU"], y=values, marker={"color": color}))
+    fig.update_layout(barmode="group", height=320, yaxis={"range": [0, 1], "title": "mean over rows"},
+                      margin={"l": 50, "r": 20, "t": 40, "b": 40}, legend={"orientation": "h", "y": 1.12, "x": 0},
+                      title=f"evaluation {summary.get('name', '')}: {summary.get('n', '?')} rows")
+    return fig
+
+
+def eval_html(summary: dict) -> str:
+    """The summary in words and where its table is (the Evaluate tab opens it under the run's saved results)."""
+    judge = summary.get("judge") or {}
+    score = judge.get("mean_score") if judge.get("mode") == "score" else judge.get("win_rate")
+    judged = (f" · judge {html.escape(str(judge.get('model', '')))}: "
+              f"{'mean score' if judge.get('mode') == 'score' else 'win rate'} {score}" if judge else "")
+    return (f"<div style='margin-top:6px'><b>Evaluation {html.escape(str(summary.get('name', '')))}</b>: "
+            f"{summary.get('n', '?')} rows{judged}<br>rows table: <code>{html.escape(summary['rows_file'])}</code> "
+            "(open it in the Evaluate tab: the run's saved results)</div>")
+
+
 def render(snap: dict) -> tuple:
-    """(figure, progress, log text, badge) for a snapshot."""
-    figure = training_figure(snap["metrics"])  # the badge above names the run
-    return figure, progress_html(snap), "\n".join(snap["log"]), badge_html(snap)
+    """(figure, progress, log text, badge) for a snapshot, fitting the job's kind: a training run's curves, a
+    finished evaluation's scores and table, and no chart for kinds that have none (merge, export, serve...)."""
+    kind, result, progress_part = snap.get("kind") or "train", snap.get("result"), progress_html(snap)
+    if kind == "train":
+        figure = training_figure(snap["metrics"])  # the badge above names the run
+    elif kind == "eval" and result:
+        figure, progress_part = eval_figure(result), progress_part + eval_html(result)
+    else:
+        figure = None  # an empty loss chart would say this job trains
+    return figure, progress_part, "\n".join(snap["log"]), badge_html(snap)
