@@ -14,7 +14,7 @@ from workbench.core.errors import ConfigError, ModelError
 from workbench.generation.batch import generate_batch
 from workbench.generation.chat_model import ModelCache
 from workbench.generation.chat_prompts import chat_prompt, message_text, prompt_fields, row_input, template_for
-from workbench.generation.decoding import cut_at_stop, settings_from
+from workbench.generation.decoding import ReplyText, cut_at_stop, reply_text, settings_from
 from workbench.generation.stream import chat_once, stream_reply
 from workbench.models.adapters import check_adapter_base, find_adapter
 from workbench.models.resolve import canonical_model
@@ -70,6 +70,29 @@ def test_stop_strings_are_cut_and_gradio_content_is_flattened():
     assert cut_at_stop("no stop here", ["###"]) == "no stop here"
     assert message_text([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]) == "ab"
     assert message_text("plain") == "plain"
+
+
+def test_reply_text_decodes_token_by_token_as_the_whole_reply_decodes(tokenizer):
+    """The one incremental decoder (chat, batch, serve): token by token it shows what a full decode shows
+    (multi-byte characters split across tokens, spacing), holds back a possible stop, and cuts at the first."""
+    text = "Hello , world! It's 100°C. Ünïcødé 日本語 😀🎉\n\n  end."
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    reply, deltas = ReplyText(tokenizer, ["### Instruction:"]), []
+    for i in ids:
+        deltas.append(reply.add([i]))
+    deltas.append(reply.close())
+    assert "".join(deltas) == reply.text == tokenizer.decode(ids, skip_special_tokens=True)
+    assert "\ufffd" not in "".join(deltas[:-1])  # half a character is never shown
+    assert reply_text(tokenizer, ids, ["😀"]) == text[:text.index("😀")]  # a whole reply at once, cut
+
+    reply, shown = ReplyText(tokenizer, ["### Instruction:", "### Input:"]), ""
+    for i in tokenizer("Write a poem.\n### Instruction: more", add_special_tokens=False)["input_ids"]:
+        shown += reply.add([i])
+        assert "#" not in shown  # "###" might begin a stop: held back until it resolves
+    assert reply.stopped and shown == reply.text == "Write a poem.\n"
+    held = ReplyText(tokenizer, ["### Instruction:"])
+    shown = held.add(tokenizer("Total ##", add_special_tokens=False)["input_ids"])
+    assert shown == "Total " and held.close() == "##"  # never became a stop: shown at the end
 
 
 def test_generation_settings_are_checked_against_the_config_ranges():
