@@ -250,9 +250,14 @@ def log_tail(job_id: str, lines: int = LOG_TAIL_LINES) -> str:
 def _mark_run_interrupted(job: Job) -> None:
     """A training run whose worker is gone says so in its own folder too (resumable from its checkpoint)."""
     if job.kind == "train":
-        from workbench.runs.folder import RunDir
+        from workbench.runs.folder import ACTIVE, RunDir
 
-        RunDir(job.run_dir).mark_if_interrupted()
+        run = RunDir(job.run_dir)
+        if job.executor == "slurm" and run.read_status().get("state") in ACTIVE:
+            # Its pid is on a node (or a zombie of a killed step): Slurm's word that the job ended is the proof.
+            run.write_status("interrupted", error="its Slurm job ended without finishing the run")
+        else:
+            run.mark_if_interrupted()
 
 
 _SUPERVISOR: Supervisor | None = None
