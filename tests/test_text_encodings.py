@@ -90,26 +90,40 @@ def test_lengths_are_tokens_so_every_script_is_labelled_and_split(tokenizer):
     assert "".join("".join(p.split()) for p in pieces) == "".join(long.split())
 
 
-def test_the_cli_and_the_card_name_every_skipped_file_and_every_detected_encoding(lora_run, mixed, data_dir, capsys):
+def test_the_cli_the_tab_and_the_card_name_every_skipped_file_and_every_encoding(lora_run, mixed, data_dir, capsys,
+                                                                               tokenizer):
     from workbench.cli import main
+    from workbench.ui.tabs.generate_review import files_note, open_generation
 
     out = data_dir / "generated" / "world.jsonl"
     rc = main(["generate", "--run", str(lora_run.run_dir), "--texts", str(mixed), "--out", str(out),
                "--gen.max-new-tokens", "4", "--batch-size", "8"])
     printed = capsys.readouterr()
     assert rc == 0, printed.err
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     last = printed.out.strip().splitlines()[-4:]  # the summary's lines, at the default log level
-    assert last[0].startswith("5 pairs labelled and scored") and "kept 5" in last[0]
+    assert last[0].startswith(f"{len(rows)} pairs labelled and scored") and f"kept {len(rows)}" in last[0]
     assert last[1].startswith("decoded by detection: chinese.txt (gb18030), japanese.txt (")
     assert last[1].endswith("quotes.txt (cp1252)")
     assert last[2] == "decoded by byte-order mark: notepad.txt (utf-16-le)"
     assert last[3] == "2 files skipped: blob.txt (binary file (NUL bytes)); empty.txt (empty file (0 bytes))"
 
-    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert sorted(r["output"] for r in rows) == sorted(TEXTS.values())
-    assert all(r["provenance"]["scores"]["instruction_tokens"] >= 0 for r in rows)
+    # Every text is labelled whole: the run's 128-token budget splits the longer ones, nothing is dropped.
+    by_source: dict[str, list] = {}
+    for r in sorted(rows, key=lambda r: r["provenance"]["chunk"]):
+        by_source.setdefault(Path(r["provenance"]["source"]).name, []).append(r["output"])
+    assert {name: "".join("".join(parts).split()) for name, parts in by_source.items()} == \
+        {name: "".join(text.split()) for name, text in TEXTS.items()}
+
     card = out.with_name("world.card.md").read_text(encoding="utf-8")
     assert "| files skipped | 2 |" in card and "(< 10 tokens)" in card
     assert "blob.txt`: skipped, binary file (NUL bytes)" in card and "empty.txt`: skipped, empty file" in card
     assert "chinese.txt`: decoded as gb18030 (detection)" in card
     assert "notepad.txt`: decoded as utf-16-le (byte-order mark)" in card
+
+    # The Generate tab says the same in the job's message; its length column is the instruction's tokens.
+    note = files_note("world")
+    assert "chinese.txt (gb18030)" in note and "blob.txt (binary file (NUL bytes))" in note
+    table, _ = open_generation("world", 0)
+    counts = [len(tokenizer(i, add_special_tokens=False)["input_ids"]) for i in table["instruction"]]
+    assert table["tokens"].tolist() == counts
