@@ -121,6 +121,10 @@ def test_bad_inputs_are_refused_before_writing(lora_run, tmp_path):
     (out / "mine.txt").write_text("keep")
     _refused(ExportConfig(run=run, out=str(out)), "already exists", out)
     assert (out / "mine.txt").read_text() == "keep"
+    # ... and with overwrite too: the workbench did not write it (no .workbench marker).
+    _refused(ExportConfig(run=run, out=str(out), overwrite=True), "overwrite refused: .* not written by the workbench",
+             out)
+    assert (out / "mine.txt").read_text() == "keep"
     # A read-only target: root ignores permission bits, so a read-only place for root is /sys.
     ro = "/sys/wb-export-test" if os.geteuid() == 0 else str(tmp_path / "ro" / "x")
     if os.geteuid() != 0:
@@ -136,3 +140,19 @@ def test_cli_exit_2_with_the_message(lora_run, tmp_path):
                           cwd=ROOT, timeout=120, check=False)
     assert proc.returncode == 2 and "unknown GGUF quantization q9" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_the_plan_made_at_submit_is_reused_while_the_world_matches(lora_run, tmp_path):
+    from workbench.export.bundle import ExportPlan, plan_export
+
+    run = _copy_run(lora_run, tmp_path / "run")
+    plan = plan_export(ExportConfig(run=str(run), out=str(tmp_path / "o"), format="merged"))
+    again = ExportPlan.saved(json.loads(json.dumps(plan.to_dict())))  # as the worker reads plan.json
+    assert again.to_dict() == plan.to_dict()
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "state": "stopped"}))
+    with pytest.raises(ExportError, match="changed since the export was queued"):
+        ExportPlan.saved(plan.to_dict())
+    (run / "status.json").write_text(json.dumps(status))
+    with pytest.raises(ExportError, match="only .* is free"):
+        ExportPlan.saved({**plan.to_dict(), "min_free": 10**18})

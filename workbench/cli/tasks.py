@@ -108,9 +108,12 @@ def _export_progress(done: int, total: int, what: str) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     cfg = _settings(args)
-    from workbench.export.bundle import export_run  # torch loads only now
+    from workbench.export.bundle import ExportPlan, export_run  # torch loads only now
+    from workbench.jobs.worker import saved_plan
 
-    manifest = export_run(cfg, progress=_export_progress)
+    saved = saved_plan()  # as a queued job's worker: the plan made at submit, checked against the world
+    plan = ExportPlan.saved(saved["export"]) if saved and "export" in saved else None
+    manifest = export_run(cfg, progress=_export_progress, plan=plan)
     for f in manifest["files"]:
         if f["path"].endswith((".gguf", ".safetensors", "Modelfile", "check.json")):
             print(f"{f['size']:>10}  {manifest['out']}/{f['path']}")

@@ -38,6 +38,26 @@ class ExportPlan:
     arch: str | None
     bytes_needed: int
     parts: dict = field(default_factory=dict)
+    min_free: int = 0  # bytes that must stay free on the target
+
+    def to_dict(self) -> dict:
+        """JSON for the job folder (plan.json): the worker exports on this plan instead of planning again."""
+        return {"run": str(self.run.path), "model_dir": str(self.model_dir),
+                "adapter": str(self.adapter) if self.adapter else None, "base": self.base, "out": str(self.out),
+                "name": self.name, "quants": self.quants, "arch": self.arch, "bytes_needed": self.bytes_needed,
+                "parts": self.parts, "min_free": self.min_free}
+
+    @classmethod
+    def saved(cls, d: dict) -> ExportPlan:
+        """The plan made at submit, once the world still matches it: the run still finished, the space still
+        free; ExportError naming what changed otherwise."""
+        plan = cls(**{**d, "run": RunDir(d["run"]), "model_dir": Path(d["model_dir"]), "out": Path(d["out"]),
+                      "adapter": Path(d["adapter"]) if d.get("adapter") else None})
+        if plan.run.state() != "completed" or plan.run.saved_model() is None:
+            raise ExportError(f"run {plan.run.id} changed since the export was queued (now {plan.run.state()})",
+                              "submit the export again")
+        _check_space(plan.out.parent, plan.bytes_needed, plan.min_free, plan.parts)
+        return plan
 
 
 def _params(model_dir: Path) -> int:
@@ -102,19 +122,21 @@ def plan_export(cfg: ExportConfig) -> ExportPlan:
         parts[q] = int(params * gguf.BYTES_PER_WEIGHT[q])
     if any(q in gguf.QUANTIZE_QUANTS for q in quants) and "f16" not in quants:
         parts["f16 (temporary)"] = int(params * 2)
-    need = sum(parts.values())
-    parent = out.parent
-    _writable(parent)
-    free = shutil.disk_usage(parent).free
-    reserve = int(cfg.min_free_gb * 1e9)
-    if need + reserve > free:
-        detail = ", ".join(f"{k} {human_size(v)}" for k, v in parts.items())
-        raise ExportError(f"the export needs about {human_size(need)} ({detail}) plus {cfg.min_free_gb} GB kept free, "
-                          f"but only {human_size(free)} is free on {parent}",
-                          "free some space, export fewer types, or pick an output folder on another disk")
+    need, reserve = sum(parts.values()), int(cfg.min_free_gb * 1e9)
+    _writable(out.parent)
+    _check_space(out.parent, need, reserve, parts)
     return ExportPlan(run, model_dir, None if source.full_model else source.path,
                       canonical_model(source.base) if not source.full_model else str(model_dir), out, name, quants,
-                      arch, need, parts)
+                      arch, need, parts, reserve)
+
+
+def _check_space(parent: Path, need: int, reserve: int, parts: dict) -> None:
+    free = shutil.disk_usage(parent).free
+    if need + reserve > free:
+        detail = ", ".join(f"{k} {human_size(v)}" for k, v in parts.items())
+        raise ExportError(f"the export needs about {human_size(need)} ({detail}) plus {human_size(reserve)} kept "
+                          f"free, but only {human_size(free)} is free on {parent}",
+                          "free some space, export fewer types, or pick an output folder on another disk")
 
 
 def _files(folder: Path) -> list[dict]:
@@ -122,11 +144,13 @@ def _files(folder: Path) -> list[dict]:
             for f in sorted(folder.rglob("*")) if f.is_file()]
 
 
-def export_run(cfg: ExportConfig, progress: Callable[[int, int, str], None] | None = None) -> dict:
-    """Run the export; returns the manifest (also written as export.json). Raises ExportError on a failed check."""
+def export_run(cfg: ExportConfig, progress: Callable[[int, int, str], None] | None = None,
+               plan: ExportPlan | None = None) -> dict:
+    """Run the export (on `plan`, the one made at submit, or a new one); returns the manifest (also written as
+    export.json). Raises ExportError on a failed check."""
     from workbench.export.merge import merge_adapter
 
-    plan = plan_export(cfg)
+    plan = plan or plan_export(cfg)
     run_cfg = plan.run.config()
     steps = (["adapter"] if plan.adapter else []) + ["merged"] + plan.quants + ["card"]
     steps += ["check"] if cfg.check else []

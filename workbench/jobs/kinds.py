@@ -213,7 +213,8 @@ def _prepare_export(cfg):
     cfg = cfg.copy()
     cfg.run, cfg.out = str(plan.run.path), str(plan.out)
     what = f"{cfg.format} {','.join(plan.quants)}".strip()
-    return Prepared(cfg, plan.run.path, f"export {plan.run.id} ({what}) → {plan.out.name}")
+    return Prepared(cfg, plan.run.path, f"export {plan.run.id} ({what}) → {plan.out.name}",
+                    {"export": plan.to_dict()})
 
 
 def _export_paths(cfg: ExportConfig) -> list[tuple[str, str, str]]:
