@@ -164,3 +164,16 @@ def test_the_train_tab_estimates_as_preflight_plans_and_only_readable_paths(tmp_
     outside.write_text('{"instruction": "a", "response": "b"}\n', encoding="utf-8")
     with pytest.raises(PathError, match="outside the folders"):
         estimate_for(quick_config("", **{"data.source": str(outside)}))
+
+
+def test_the_estimate_counts_training_rows_as_the_split_does(tmp_path):
+    """One row count everywhere: the estimate's training rows are the split's own (small datasets included)."""
+    from workbench.data.load import split_sizes
+    from workbench.training.estimate import count_train_rows
+
+    for n in (5, 7, 13, 21, 40):
+        data = tmp_path / f"rows{n}.jsonl"
+        data.write_text("".join(json.dumps({"instruction": f"q{i}", "output": f"a{i}"}) + "\n" for i in range(n)))
+        cfg = RunConfig()
+        cfg.set("data.source", str(data))
+        assert count_train_rows(cfg) == split_sizes(n, cfg.data.val_size, cfg.data.test_size)["train"], n

@@ -103,7 +103,13 @@ def count_train_rows(cfg: RunConfig, data_file: str | None = None) -> int | None
         return None
     if cfg.data.max_rows:
         rows = min(rows, cfg.data.max_rows)
-    return max(0, round(rows * (1 - cfg.data.val_size - cfg.data.test_size)))
+    from workbench.core.errors import DataError
+    from workbench.data.load import split_sizes  # the split's own arithmetic: the same count the run trains on
+
+    try:
+        return split_sizes(rows, cfg.data.val_size, cfg.data.test_size)["train"]
+    except DataError:
+        return 0
 
 
 @functools.lru_cache(maxsize=32)
