@@ -39,12 +39,13 @@ def _write_temp(folder: Path, name: str, chunks: Iterable[str]) -> Path:
 def atomic_write_text(path: str | Path, text: str | Iterable[str]) -> Path:
     """Replace `path` with `text` (a string or an iterable of strings): readers never see half a file."""
     path = Path(path)
-    tmp = _write_temp(path.parent, path.name, [text] if isinstance(text, str) else text)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _sigterm_raises():  # a job cancelled mid-write leaves no temporary file behind
+        tmp = _write_temp(path.parent, path.name, [text] if isinstance(text, str) else text)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     return path
 
 
