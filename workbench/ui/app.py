@@ -72,5 +72,11 @@ def build_app() -> gr.Blocks:
     return app
 
 
+# Table headers break between words, never inside one. A Dataframe with wrap=True gives its header text
+# `word-break: break-word`, so a short header in a narrow column stacked its letters ("kee" over "p", the
+# Overview's "input" one letter a line); columns are sized for their headers (column_widths) as well.
+CSS = "th .header.text { word-break: normal; overflow-wrap: normal; }"
+
+
 def launch_kwargs() -> dict:
-    return {"theme": gr.themes.Soft()}
+    return {"theme": gr.themes.Soft(), "css": CSS}

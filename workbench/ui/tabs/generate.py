@@ -199,7 +199,7 @@ def build_generate_tab(app: gr.Blocks) -> dict:
     kept_md = gr.Markdown()
     table = gr.Dataframe(headers=review.COLUMNS, datatype=DATATYPES, interactive=True, wrap=True, max_height=520,
                          label="Text → generated instruction (untick keep to drop a row; edit an instruction in place)",
-                         column_widths=["6%", "7%", "7%", "24%", "34%", "8%", "5%", "9%", "0%"])
+                         column_widths=["8%", "7%", "7%", "24%", "31%", "8%", "6%", "9%", "0%"])
     with gr.Row():
         out_name = gr.Textbox(label="Dataset name", info="saved as data/generated/<name>.jsonl with a card")
         overwrite = gr.Checkbox(False, label="overwrite an existing dataset")

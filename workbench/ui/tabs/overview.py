@@ -5,6 +5,7 @@ import gradio as gr
 
 from workbench.config.run import DEFAULT_DATA, RunConfig
 from workbench.ui.errors import handler
+from workbench.ui.tabs.data_panels import column_widths
 
 
 @handler
@@ -14,8 +15,7 @@ def overview():
 
     from workbench.data import browse
     from workbench.models.load import pick_attention, pick_dtype
-    from workbench.models.resolve import DEFAULT_MODEL_ID
-    from workbench.models.resolve import resolve_model
+    from workbench.models.resolve import DEFAULT_MODEL_ID, resolve_model
 
     cfg = RunConfig()
     path = resolve_model(cfg.model.name)
@@ -34,7 +34,10 @@ def build_overview_tab(app: gr.Blocks) -> None:
     with gr.Row():
         model_md = gr.Markdown()
         data_md = gr.Markdown()
-    sample = gr.Dataframe(label="Bundled dataset (first rows)", interactive=False, wrap=True)
+    # The Data tab's widths for its rows table: sized from the cell text, long instructions left `input` a
+    # column one letter wide.
+    sample = gr.Dataframe(label="Bundled dataset (first rows)", interactive=False, wrap=True,
+                          column_widths=column_widths(["#", "category", "instruction", "input", "output"]))
     refresh = gr.Button("Refresh", size="sm")
     outputs = [model_md, data_md, sample]
     refresh.click(overview, outputs=outputs, api_name="overview")
