@@ -16,7 +16,7 @@ from workbench.generation.chat_model import ModelCache
 from workbench.generation.chat_prompts import chat_prompt, message_text, prompt_fields, row_input, template_for
 from workbench.generation.decoding import ReplyText, cut_at_stop, reply_text, settings_from
 from workbench.generation.stream import chat_once, stream_reply
-from workbench.models.adapters import check_adapter_base, find_adapter
+from workbench.models.resolve import check_adapter_base, find_adapter
 from workbench.models.resolve import canonical_model
 from workbench.prompts import registry, rendering
 

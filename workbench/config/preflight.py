@@ -113,7 +113,7 @@ def preflight(cfg: RunConfig, *, output_dir: str | Path | None = None, device: s
 
 def _adapter_from(cfg: RunConfig) -> str:
     """model.adapter_from as a PEFT folder trained on this base, or a ConfigError saying why it cannot be used."""
-    from workbench.models.adapters import check_adapter_base, find_adapter
+    from workbench.models.resolve import check_adapter_base, find_adapter
 
     choice = cfg.model.adapter_from.strip()
     if not choice:

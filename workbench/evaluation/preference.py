@@ -93,7 +93,7 @@ def preference_accuracy(adapter: str | Path, pairs: list[dict], template: str | 
     import torch
 
     from workbench.generation.chat_model import load_chat_model
-    from workbench.models.adapters import find_adapter
+    from workbench.models.resolve import find_adapter
     from workbench.prompts import registry
     from workbench.training.pref_sequences import sequences
 

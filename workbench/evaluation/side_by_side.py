@@ -69,7 +69,7 @@ def load_rows(run: RunDir, split: str = "test", data: str | Path | None = None, 
 def baseline_run(choice: str, cfg: RunConfig, run: RunDir) -> RunDir:
     """The run whose adapter answers beside `run`'s: finished with an adapter, on the same base model, and
     not `run` itself; an EvalError saying which of these fails, before any model loads."""
-    from workbench.models.adapters import check_adapter_base, find_adapter
+    from workbench.models.resolve import check_adapter_base, find_adapter
 
     try:
         other = resolve_run(choice)

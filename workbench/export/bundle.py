@@ -82,7 +82,7 @@ def _writable(parent: Path) -> None:
 
 def plan_export(cfg: ExportConfig) -> ExportPlan:
     """Every check that needs no weights loaded; raises ExportError with what to do."""
-    from workbench.models.adapters import find_adapter
+    from workbench.models.resolve import find_adapter
     from workbench.models.resolve import canonical_model, resolve_model
 
     cfg.check_ranges()

@@ -16,7 +16,7 @@ from pathlib import Path
 from workbench.core.errors import ExportError, ModelError
 from workbench.core.files import atomic_dir
 from workbench.core.formatting import human_size
-from workbench.models.adapters import AdapterSource, adapter_tokenizer, check_adapter_base, find_adapter
+from workbench.models.resolve import AdapterSource, adapter_tokenizer, check_adapter_base, find_adapter
 from workbench.models.resolve import canonical_model
 
 

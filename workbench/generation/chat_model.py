@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.core.errors import ModelError
-from workbench.models.adapters import AdapterSource, adapter_tokenizer, check_adapter_base, find_adapter
+from workbench.models.resolve import AdapterSource, adapter_tokenizer, check_adapter_base, find_adapter
 from workbench.models.resolve import canonical_model
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from workbench.models.adapters import AdapterSource
+from workbench.models.resolve import AdapterSource
 from workbench.prompts import registry, rendering, schema
 
 

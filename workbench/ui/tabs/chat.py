@@ -11,7 +11,7 @@ from workbench.config.decoding import GenerationConfig
 from workbench.core.errors import WorkbenchError
 from workbench.core.paths import confine
 from workbench.generation import chat_model, chat_prompts, decoding, stream
-from workbench.models.adapters import find_adapter
+from workbench.models.resolve import find_adapter
 from workbench.prompts import registry
 from workbench.runs.compare import run_choices
 from workbench.ui.errors import handler
