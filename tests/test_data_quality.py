@@ -10,7 +10,7 @@ from workbench.core.errors import DataError
 from workbench.data import quality
 from workbench.data.formats import detect_format
 from workbench.data.load import load_canonical
-from workbench.data.pii import mask_pii
+from workbench.data.repair import mask_pii
 from workbench.data.quality import CleanOptions
 from workbench.data.read import load_raw
 

@@ -2,7 +2,7 @@
 
 The steps instruction-tuning guides prescribe, in this order: drop rows outside a token-length range,
 drop exact duplicates, drop near-duplicates (MinHash LSH from datasketch), then mask e-mails, phone
-numbers, IP addresses and card numbers (pii.py). Rows stream through the steps in batches and the kept rows are
+numbers, IP addresses and card numbers (repair.py: mask_pii). Rows stream through the steps in batches and the kept rows are
 written to a new versioned file under data/cleaned/; the source file is never modified. Each step
 reports what it removed or changed, with examples.
 """
@@ -18,8 +18,7 @@ from pathlib import Path
 
 from workbench.core.errors import DataError
 from workbench.data.formats import to_canonical
-from workbench.data.pii import mask_pii
-from workbench.data.repair import write_versioned
+from workbench.data.repair import mask_pii, write_versioned
 
 EXAMPLES = 3  # examples kept per step for the report
 SNIPPET = 120
