@@ -10,7 +10,7 @@ import pytest
 from workbench.config.column_map import parse_column_map
 from workbench.core.errors import ConfigError, DataError, PathError
 from workbench.core.paths import confine
-from workbench.data import upload
+from workbench.data import load
 from workbench.data.load import load_canonical
 from workbench.data.read import load_raw, ui_source
 from workbench.data.repair import MalformedLinesError, write_valid_lines
@@ -182,13 +182,13 @@ def test_confine_refuses_paths_outside_the_allowed_roots(data_dir, tmp_path, mon
 
 def test_upload_copies_under_a_new_name_with_a_size_limit(data_dir, tmp_path, monkeypatch):
     src = write(tmp_path / "my data.jsonl", ALPACA)
-    first = upload.save_upload(src)
-    second = upload.save_upload(src)
+    first = load.save_upload(src)
+    second = load.save_upload(src)
     assert first == data_dir / "uploads" / "my-data.jsonl" and second.name == "my-data-2.jsonl"  # core.formatting.safe_name
     assert first.read_bytes() == second.read_bytes() == src.read_bytes()
     with pytest.raises(DataError, match="unsupported file type"):
-        upload.save_upload(write(tmp_path / "x.txt", ALPACA, "jsonl"))
+        load.save_upload(write(tmp_path / "x.txt", ALPACA, "jsonl"))
     monkeypatch.setenv("WORKBENCH_MAX_UPLOAD_MB", "0.0001")  # ~100 bytes
     with pytest.raises(DataError, match="over the 0 MB upload limit"):
-        upload.save_upload(src)
+        load.save_upload(src)
     assert len(list((data_dir / "uploads").iterdir())) == 2

@@ -13,7 +13,7 @@ from workbench.config.column_map import parse_column_map
 from workbench.config.run import DEFAULT_DATA, DataCfg
 from workbench.core.errors import WorkbenchError
 from workbench.core.paths import display
-from workbench.data import browse, formats, load, preview, quality, read, repair, stats, upload
+from workbench.data import browse, formats, load, preview, quality, read, repair, stats
 from workbench.prompts import registry
 from workbench.ui.errors import handler
 from workbench.ui.tabs.data_panels import (build_pairs_panel, column_widths, fit_columns, preview_outputs,
@@ -148,7 +148,7 @@ def upload_dataset(file):
     """Copy an upload into data/uploads/ (a new name) and return that path as the dataset source."""
     if not file:
         raise gr.Error("no file received")
-    return display(upload.save_upload(file))
+    return display(load.save_upload(file))
 
 
 # -- layout and wiring -----------------------------------------------------------------------------

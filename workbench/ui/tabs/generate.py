@@ -59,7 +59,7 @@ def list_previous(current=None):
 @handler
 def upload_texts(files):
     """Uploads go to data/uploads/: one file as itself, several into a new folder of their own."""
-    from workbench.data.upload import save_upload, uploads_dir
+    from workbench.data.load import save_upload, uploads_dir
 
     files = [f for f in (files if isinstance(files, list) else [files]) if f]
     if not files:
