@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -234,3 +236,37 @@ def test_bad_inputs_get_their_message(lora_run, data_dir, tmp_path, capsys):
     shutil.rmtree(other / "adapter")
     assert main(["generate", "--run", str(other), "--pasted", "x"]) == 2
     assert "has no saved adapter" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigterm_of_a_generate_worker_leaves_no_partial_output_and_a_rerun_finishes(lora_run, data_dir, tmp_path):
+    """A cancelled generate job's worker gets SIGTERM: the dataset is not written half, no temporary file is left,
+    every label line on disk is whole, and the same command then labels only the rest."""
+    import signal
+    import subprocess
+
+    from workbench.backtranslation.workdir import generated_root
+
+    out = data_dir / "sigterm.jsonl"
+    cfg = _cfg(lora_run.run_dir, pasted="\n\n".join(r["response"] for r in SAMPLE[:8]), name="sigterm",
+               batch_size=1, out=str(out))
+    config = tmp_path / "generate.yaml"
+    config.write_text(cfg.to_yaml())
+    command = [sys.executable, "-m", "workbench", "generate", "--config", str(config)]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    labels = generated_root() / "sigterm" / "labels.jsonl"
+    deadline = time.monotonic() + 300
+    while not (labels.is_file() and labels.read_text(encoding="utf-8").count("\n") >= 1):
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.monotonic() < deadline, "no chunk was labelled"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) != 0
+    assert not out.exists() and not [p for p in data_dir.iterdir() if p.name.startswith(".sigterm")]
+    done = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert 1 <= len(done) < 8
+
+    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    lines = labels.read_text(encoding="utf-8").splitlines()
+    assert len({json.loads(x)["id"] for x in lines}) == 8 and out.is_file()
