@@ -1,7 +1,7 @@
 """The trust boundary every queued job passes, whatever door it came through (a form, a Gradio endpoint,
 `/submit_job`, `jobs submit`): the paths its config names, resolved through the one confinement rule
-(core/paths.confine via core/policy.py), remote code only where the operator allowed it, and who may manage a
-job. The kind's own submit-time check (kinds.py: prepare) runs after this one, so nothing it creates (a run
+(core/paths.confine via core/policy.py), and remote code only where the operator allowed it (keys: the kinds'
+JudgeConfig / ServeConfig.check_policy; owners: Policy.check_manage). The kind's own submit-time check (kinds.py: prepare) runs after this one, so nothing it creates (a run
 folder, a work folder) is created for a config that names a forbidden path.
 
 Each kind says which of its settings are paths (JobKind.paths): (setting, value, READ | WRITE). A value that is
@@ -25,10 +25,10 @@ def run_location(choice: str) -> Path:
     return outputs_dir() / text if is_id else resolve_local(text)
 
 
-def local(value: str, suffixes: tuple[str, ...] = ()) -> str:
+def local(value: str) -> str:
     """The value when it names a path on this machine, "" for a hub id or a model alias such as 'default'."""
     value = str(value or "").strip()
-    return value if value and value != "default" and is_local_path(value, suffixes) else ""
+    return value if value and value != "default" and is_local_path(value) else ""
 
 
 def check(kind, cfg, policy: Policy | None = None) -> None:
@@ -45,7 +45,6 @@ def check(kind, cfg, policy: Policy | None = None) -> None:
             policy.readable(value, setting)
     if getattr(getattr(cfg, "model", None), "trust_remote_code", False):
         policy.check_remote_code(True)
-
 
 
 def _no_control_bytes(values: dict, prefix: str = "") -> None:
