@@ -1,8 +1,9 @@
 """The trust boundary every queued job passes, whatever door it came through (a form, a Gradio endpoint,
 `/submit_job`, `jobs submit`): the paths its config names, resolved through the one confinement rule
 (core/paths.confine via core/policy.py), and remote code only where the operator allowed it (keys: the kinds'
-JudgeConfig / ServeConfig.check_policy; owners: Policy.check_manage). The kind's own submit-time check (kinds.py: prepare) runs after this one, so nothing it creates (a run
-folder, a work folder) is created for a config that names a forbidden path.
+JudgeConfig / ServeConfig.check_policy; owners: Policy.check_manage). The kind's own submit-time check
+(kinds.py: prepare) runs after this one, so nothing it creates (a run folder, a work folder) is created for a
+config that names a forbidden path.
 
 Each kind says which of its settings are paths (JobKind.paths): (setting, value, READ | WRITE). A value that is
 not a path on this machine (a hub id, "default") is not checked here; the kind's own check resolves it.
