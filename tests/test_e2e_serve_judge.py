@@ -21,7 +21,7 @@ from workbench.config.judge import JudgeConfig
 from workbench.config.serve import ServeConfig
 from workbench.core.errors import EvalError
 from workbench.core.paths import outputs_dir
-from workbench.evaluation.preference import pairs_from_eval
+from workbench.evaluation.results import pairs_from_eval
 from workbench.evaluation.side_by_side import evaluate
 from workbench.judging.client import HttpJudge, JudgeCallError
 from workbench.serving.server import start_in_thread

@@ -78,7 +78,7 @@ def test_the_judges_preferred_answer_is_chosen(tmp_path):
     """An evaluation judged pairwise as a stronger judge leaves it (verdicts written here: the embedded judge never
     decides a row, tests/test_e2e_serve_judge.py): a win makes the adapter's answer `chosen`, a loss the base's;
     ties and failed rows are skipped and counted."""
-    from workbench.evaluation.preference import pairs_from_eval
+    from workbench.evaluation.results import pairs_from_eval
 
     def row(verdict, adapter, base):
         return {"input": f"Write about {adapter}", "generated": adapter, "base_generated": base,
@@ -172,7 +172,7 @@ def test_three_real_steps_save_an_adapter_and_log_the_reward_margin(tmp_path, pa
     assert any(math.isfinite(r.get("rewards/margins", math.nan)) for r in rows)
     assert {"kto": "kl", "orpo": "log_odds_ratio", "dpo": "rewards/accuracies"}[method] in rows[-1]
     if method == "dpo":  # held-out pairs: kept as pairs, and as SFT rows for the side-by-side evaluation
-        from workbench.evaluation.preference import held_out_pairs
+        from workbench.evaluation.results import held_out_pairs
 
         pairs, rows = held_out_pairs(run.path), [json.loads(x) for x in (run.split_dir / "test.jsonl").open()]
         assert len(pairs) == len(rows) == 2
@@ -188,7 +188,7 @@ def test_three_real_steps_save_an_adapter_and_log_the_reward_margin(tmp_path, pa
 
 @pytest.mark.slow
 def test_dpo_from_the_sft_adapter_on_pairs_built_from_its_evaluation(tmp_path, lora_run):
-    from workbench.evaluation.preference import pairs_from_eval, preference_accuracy
+    from workbench.evaluation.results import pairs_from_eval, preference_accuracy
     from workbench.evaluation.side_by_side import evaluate
 
     held_out = _write(tmp_path / "held.jsonl", _dolly(40)[-6:])

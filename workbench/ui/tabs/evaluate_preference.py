@@ -1,6 +1,6 @@
 """The Evaluate tab's preference panel: turn a saved evaluation into a pair file (reference or the judge's
 preferred answer as chosen, only pairs that differ enough), and measure preference accuracy (how often the
-model's own log-likelihood prefers chosen) with the adapter and with the base. Logic: evaluation/preference.py."""
+model's own log-likelihood prefers chosen) with the adapter and with the base. Logic: evaluation/results.py."""
 from __future__ import annotations
 
 import gradio as gr
@@ -9,7 +9,7 @@ from workbench.core.errors import EvalError
 from workbench.core.formatting import safe_name
 from workbench.core.paths import data_dir, display
 from workbench.data import read
-from workbench.evaluation import preference
+from workbench.evaluation import results
 from workbench.runs.folder import resolve_run
 from workbench.ui.errors import handler
 
@@ -22,7 +22,7 @@ def build_pairs(run, eval_name, source, min_difference, file_name, overwrite=Fal
         raise EvalError("choose a run and one of its saved evaluations")
     name = safe_name(file_name or "", default="") or f"pairs-{safe_name(eval_name)}"
     out = data_dir() / f"{name}.jsonl"
-    done = preference.pairs_from_eval(resolve_run(run, confined=True).path, eval_name.strip(), out, source,
+    done = results.pairs_from_eval(resolve_run(run, confined=True).path, eval_name.strip(), out, source,
                                       float(min_difference or 0), overwrite=bool(overwrite))
     return f"✅ {done['message'].replace(str(out), display(out))}", display(out)
 
@@ -34,8 +34,8 @@ def accuracy(run, pairs_file, limit):
         raise EvalError("choose a run")
     folder = resolve_run(run, confined=True).path
     data = read.ui_source(pairs_file) if (pairs_file or "").strip() else None
-    pairs = preference.held_out_pairs(folder, data, int(limit or 64))
-    r = preference.preference_accuracy(folder, pairs)
+    pairs = results.held_out_pairs(folder, data, int(limit or 64))
+    r = results.preference_accuracy(folder, pairs)
     a, b = r["adapter"], r["base"]
     return (f"**Preference accuracy** on {r['pairs']} pairs (log-likelihood of chosen > rejected): adapter "
             f"**{a['accuracy']:.0%}** (mean margin {a['mean_margin']:+.2f} nats) · base **{b['accuracy']:.0%}** "
@@ -48,7 +48,7 @@ def build_preference_panel(run: gr.Dropdown, eval_name: gr.Textbox) -> None:
                       elem_id="preference-panel"):
         with gr.Row():
             shown = gr.Textbox(label="Evaluation", placeholder="the evaluation shown above, or a saved name")
-            source = gr.Radio(list(preference.SOURCES), value="reference", label="Chosen answer",
+            source = gr.Radio(list(results.SOURCES), value="reference", label="Chosen answer",
                               info="reference: ground truth chosen, the model's answer rejected; judge: the "
                                    "judge's preferred answer (adapter vs base) chosen")
             min_difference = gr.Slider(0.0, 1.0, value=0.2, step=0.05, label="Minimum difference",
