@@ -16,7 +16,7 @@ PAIRS = "data/dolly_pairs.jsonl"
 
 PRESETS: dict[str, dict] = {
     # The default model and the bundled data with the reverse-instruction template: RunConfig's defaults, the
-    # same recipe as `python -m workbench train` with no settings (lr 1e-3, cosine, one epoch = 51 steps, ~2 min
+    # same recipe as `python -m workbench train` with no settings (lr 2e-3, cosine, one epoch = 51 steps, ~2 min
     # on a quiet 2-core CPU; its held-out gain is in benchmarks/NOTES.md, issue 26). Only the run name and the
     # eval / checkpoint cadence are the demo's own: the loss curve shows its eval points as it falls.
     CPU_DEMO: {
