@@ -43,7 +43,7 @@ def api_runs(lora_run):
     for target in (first, second):
         shutil.copytree(lora_run.run_dir, target, ignore=shutil.ignore_patterns("checkpoints", "eval", "merged"))
     cfg = (second / "config.yaml").read_text()
-    (second / "config.yaml").write_text(cfg.replace("learning_rate: 0.001", "learning_rate: 0.0005"))
+    (second / "config.yaml").write_text(cfg.replace("learning_rate: 0.002", "learning_rate: 0.0005"))
     yield RunDir(first), RunDir(second)
     for target in (first, second):
         shutil.rmtree(target, ignore_errors=True)
