@@ -37,9 +37,35 @@ def make_judge(cfg: JudgeConfig):
         shown = not governed or policy.current().endpoint_allowed(cfg.url)
         return HttpJudge(cfg.url, cfg.model, cfg.api_key(), cfg.timeout, cfg.retries, cfg.concurrency,
                          cfg.max_tokens, show_body=shown)
-    from workbench.judging.local import LocalJudge
-
     return LocalJudge(cfg.local.strip(), cfg.max_tokens)
+
+
+class LocalJudge:
+    """The judge as a model loaded in this process (default: the embedded model: weak, but offline). Its chats
+    are rendered with the model's own chat template and generated in batches, greedily. Its imports are lazy:
+    an HTTP judge never loads torch."""
+
+    def __init__(self, model: str = "default", max_tokens: int = 64, batch_size: int = 8, cache=None):
+        from workbench.config.decoding import GenerationConfig
+        from workbench.generation.chat_model import CACHE
+        from workbench.prompts import registry
+
+        self.cm = (cache or CACHE).get(model or "default", None)
+        self.template = registry.load("model")  # the judge's own chat format, whatever run is judged
+        self.settings = GenerationConfig(max_new_tokens=int(max_tokens), repetition_penalty=1.0)
+        self.batch_size = batch_size
+        self.name = f"local:{model or 'default'}"
+
+    def complete_all(self, chats: list[list[dict]], progress: Callable[[int, int], None] | None = None
+                     ) -> list[str]:
+        from workbench.generation.batch import generate_batch
+        from workbench.prompts import rendering
+
+        prompts = [rendering.prompt_text(self.template, {"messages": chat}, self.cm.tokenizer) for chat in chats]
+        return generate_batch(self.cm, prompts, self.settings, self.template, self.batch_size, progress=progress)
+
+    def close(self) -> None:
+        pass
 
 
 def ask(judge, chats: list[list[dict]], progress: Callable[[int, int], None] | None) -> list:
