@@ -14,9 +14,9 @@ from conftest import free_port
 from workbench.config.judge import JudgeConfig
 from workbench.core.errors import ConfigError
 from workbench.judging import rubric as rubrics
-from workbench.judging.parse import JudgeOutputError, parse_score, parse_verdict
+from workbench.judging.rubric import JudgeOutputError, parse_score, parse_verdict
 from workbench.judging.run import _fill_verdicts, judge_pairs, judge_rows, judgement_key
-from workbench.judging.stats import mean_ci, pairwise_summary, wilson
+from workbench.judging.run import mean_ci, pairwise_summary, wilson
 
 
 @pytest.mark.parametrize("reply,score,reason", [

@@ -1,8 +1,10 @@
 """Judge an evaluation's rows: build every chat from the rubric, ask the judge (all at once: concurrent
 over HTTP, batched in-process), read each reply, and add the judge's columns to the rows. A row whose
-request or reply failed gets its status and is counted in `failed_rows`; it never stops the evaluation."""
+request or reply failed gets its status and is counted in `failed_rows`; it never stops the evaluation.
+The summary's intervals (Wilson for rates, normal for a mean) are at the end."""
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -12,8 +14,7 @@ from workbench.config.judge import JudgeConfig
 from workbench.core.errors import EvalError
 from workbench.judging import rubric as rubrics
 from workbench.judging.client import JudgeCallError
-from workbench.judging.parse import JudgeOutputError, parse_score, parse_verdict
-from workbench.judging.stats import mean_ci, pairwise_summary
+from workbench.judging.rubric import JudgeOutputError, parse_score, parse_verdict
 
 # The columns a judge adds to an evaluation's rows (evaluation/results.py COLUMNS lists them too).
 COLUMNS = ["judge_score", "base_judge_score", "judge_verdict", "judge_reason", "judge_status"]
@@ -213,3 +214,42 @@ def _fill_verdicts(rows: list[dict], found: dict) -> list[str]:
 
 def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 2) if values else None
+
+
+# -- intervals for what a judge reports: Wilson score intervals for win / tie / loss rates (sound at small n
+# and at rates near 0 or 1, where the normal approximation leaves [0, 1]), and a normal interval for a mean.
+Z95 = 1.959963984540054
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """95% Wilson interval of a proportion k/n; None when nothing was counted."""
+    if n <= 0:
+        return None
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)
+
+
+def mean_ci(values: list[float], z: float = Z95) -> tuple[float, float] | None:
+    """95% normal interval of a mean (sample standard deviation); None below two values."""
+    n = len(values)
+    if n < 2:
+        return None
+    m = sum(values) / n
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1))
+    half = z * sd / math.sqrt(n)
+    return round(m - half, 2), round(m + half, 2)
+
+
+def pairwise_summary(verdicts: list[str]) -> dict:
+    """win / tie / loss rates of the adapter with their 95% intervals, over the rows judged."""
+    n = len(verdicts)
+    out: dict = {"judged_rows": n}
+    for outcome in ("win", "tie", "loss"):
+        k = verdicts.count(outcome)
+        out[f"{outcome}_rate"] = round(k / n, 4) if n else None
+        ci = wilson(k, n)
+        out[f"{outcome}_rate_ci"] = list(ci) if ci else None
+    return out
