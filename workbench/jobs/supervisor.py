@@ -203,10 +203,10 @@ class Supervisor:
                 ("completed", None)
         else:
             state, error = "failed", _failure(job, code, run_status)
+        if state != "completed":  # first: whoever sees the job ended must find its run folder saying so too
+            _mark_run_interrupted(job)
         queue.set_state(job.id, state, only_from=queue.ACTIVE, error=error,
                         **({"reason": None} if job.executor == "slurm" else {}))
-        if state != "completed":
-            _mark_run_interrupted(job)
 
 
 def _run_status(job: Job) -> dict:
