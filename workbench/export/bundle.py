@@ -178,7 +178,7 @@ def export_run(cfg: ExportConfig, progress: Callable[[int, int, str], None] | No
         timings["merged"] = round(time.time() - t, 1)
         ggufs = _write_ggufs(plan, tmp, step, timings)
         step("writing the model cards and the Modelfile")
-        from workbench.export.describe import write_descriptions
+        from workbench.export.card import write_descriptions
 
         ollama = write_descriptions(plan, run_cfg, tmp, ggufs, check=None)
         if cfg.check:
