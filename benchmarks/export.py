@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from workbench.config.export import ExportConfig  # noqa: E402
+from workbench.config.tasks import ExportConfig  # noqa: E402
 from workbench.config.run import RunConfig  # noqa: E402
 from workbench.export.bundle import export_run  # noqa: E402
 from workbench.export.check import decode, held_out_prompts, load_model  # noqa: E402

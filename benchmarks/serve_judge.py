@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from workbench.config.judge import JudgeConfig
-from workbench.config.serve import ServeConfig
+from workbench.config.tasks import ServeConfig
 from workbench.judging.run import judge_rows
 from workbench.serving.server import start_in_thread
 

@@ -18,7 +18,7 @@ from conftest import free_port, screenshot
 from e2e_helpers import wait_for
 from workbench.cli import main
 from workbench.config.judge import JudgeConfig
-from workbench.config.serve import ServeConfig
+from workbench.config.tasks import ServeConfig
 from workbench.core.errors import EvalError
 from workbench.core.paths import outputs_dir
 from workbench.evaluation.results import pairs_from_eval

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from workbench.config.export import ExportConfig
+from workbench.config.tasks import ExportConfig
 from workbench.core.errors import ExportError
 from workbench.export.bundle import export_run
 from workbench.export.card import front_matter

@@ -121,7 +121,7 @@ def test_pairs_judged_over_http_by_the_served_run_join_the_review_and_the_datase
     """The judge path for real: the project's own `serve` is the judge's endpoint (the pair rubric). A stop while
     judging keeps the verdicts made so far; the second start asks only for the rest."""
     from conftest import free_port
-    from workbench.config.serve import ServeConfig
+    from workbench.config.tasks import ServeConfig
     from workbench.serving.server import start_in_thread
 
     server = start_in_thread(ServeConfig(run=str(lora_run.run_dir), port=free_port()))

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from conftest import PY, ROOT, free_port
-from workbench.config.serve import ServeConfig
+from workbench.config.tasks import ServeConfig
 from workbench.jobs.queue import Job
 from workbench.jobs.processes import devices_for
 from workbench.serving.server import start_in_thread

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from conftest import free_port
-from workbench.config.serve import ServeConfig
+from workbench.config.tasks import ServeConfig
 from workbench.serving.server import start_in_thread
 
 KEY = "limits-s3cret"

@@ -1,10 +1,16 @@
 """Configs of the tasks beside training, so their CLI arguments and forms are generated like RunConfig's:
-EvalConfig (side-by-side evaluation of a run, with an optional judge) and MergeConfig (merge / export an adapter)."""
+EvalConfig (side-by-side evaluation of a run, with an optional judge), MergeConfig (merge an adapter),
+ExportConfig (`python -m workbench export`, the `export` job, the Runs tab's Export panel) and ServeConfig (the
+OpenAI-compatible server of one or more runs' adapters: `python -m workbench serve`, the Serve panel, a `serve`
+job)."""
 from __future__ import annotations
 
+import ipaddress
+import os
 from dataclasses import dataclass, field
 
 from workbench.config.fields import Settings, opt
+from workbench.core.errors import ConfigError
 from workbench.config.judge import JudgeConfig, WithJudge
 from workbench.config.run import DTYPES
 
@@ -34,3 +40,87 @@ class MergeConfig(Settings):
     base: str = opt("", "Base model (default: the one the adapter was trained on).")
     dtype: str = opt("auto", "Dtype of the saved weights (auto: the device's compute dtype).", choices=DTYPES)
     adapter_only: bool = opt(False, "Copy the adapter folder alone instead of merging.")
+
+
+FORMATS = ("merged", "gguf")
+
+
+@dataclass
+class ExportConfig(Settings):
+    run: str = opt("", "A finished run folder (a LoRA / QLoRA adapter run or a full fine-tune).")
+    format: str = opt("gguf", "merged: the adapter folder and the merged Hugging Face folder; gguf: those plus "
+                      "GGUF files and an Ollama Modelfile.", choices=FORMATS)
+    quant: str = opt("f16,q8_0", "GGUF types, comma-separated: f32, f16, bf16, q8_0 (llama.cpp's converter); "
+                     "q4_0, q4_k_m, q5_k_m, q6_k need llama.cpp's llama-quantize on PATH.")
+    out: str = opt("", "Output folder (default: <run>/export). Written under a temporary name, renamed at the end.")
+    name: str = opt("", "Model name for the GGUF files and Ollama (default: the run id).")
+    overwrite: bool = opt(False, "Replace an existing output folder (only once the new export is complete).")
+    check: bool = opt(True, "Greedy-decode held-out prompts with each export and compare its tokens with the run's.",
+                      flag="--no-check")
+    check_prompts: int = opt(3, "Held-out prompts the check decodes.", min=1, max=20)
+    check_tokens: int = opt(32, "Tokens the check decodes per prompt.", min=4, max=256)
+    min_free_gb: float = opt(0.5, "Free space (GB) that must remain on the target after the export.", min=0)
+
+    def quants(self) -> list[str]:
+        """The GGUF types asked for, lower-case, in order, without repeats (none for format merged)."""
+        if self.format != "gguf":
+            return []
+        seen: list[str] = []
+        for q in str(self.quant or "").replace(" ", "").lower().split(","):
+            if q and q not in seen:
+                seen.append(q)
+        return seen
+
+
+@dataclass
+class ServeConfig(Settings):
+    run: str = opt("", "Run folder(s) (outputs/<run-id>) or run ids, comma-separated: adapters of the same base, "
+                       "each served under its run id, with one copy of the base weights.")
+    host: str = opt("127.0.0.1", "Address to bind; anything but loopback requires an API key.")
+    port: int = opt(8000, "Port to listen on.", min=1, max=65535)
+    api_key_env: str = opt("", "Name of the environment variable holding the bearer key clients must send "
+                               "(the key itself is never stored).")
+    max_batch: int = opt(8, "Requests generated together in one batch (1 = one at a time).", min=1, max=256)
+    # 50, not 10: eight clients started together do not all arrive within 10 ms; at 10 ms some bursts were cut
+    # into 1 + 7 and the lone row was generated first (benchmarks/NOTES.md). A lone request pays the 50 ms.
+    batch_wait_ms: int = opt(50, "How long the first request waits for others to join its batch.", min=0,
+                             max=1000)
+    max_prompt_tokens: int = opt(2048, "Longest prompt accepted; longer ones get a 400 error.", min=16,
+                                 max=131072)
+    max_tokens: int = opt(256, "Longest reply (a request's max_tokens above it is refused).", min=1, max=8192)
+    max_body_bytes: int = opt(1 << 20, "Largest request body in bytes; a larger one gets a 413 error unread.",
+                              min=1024, max=1 << 30)
+    max_queue: int = opt(64, "Requests that may wait for generation; more get a 429 error with Retry-After.",
+                         min=1, max=100000)
+
+    def runs(self) -> list[str]:
+        return [r.strip() for r in self.run.split(",") if r.strip()]
+
+    def loopback(self) -> bool:
+        host = self.host.strip()
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env.strip()) or None if self.api_key_env.strip() else None
+
+    def check_policy(self, policy) -> ServeConfig:
+        """The trust boundary for a server a caller chose (the Serve panel, the API, a queued job): its key is
+        read only from a variable the operator offers (--secret-env); PolicyError naming the setting."""
+        policy.check_secret(self.api_key_env, "api_key_env")
+        return self
+
+    def validate(self) -> ServeConfig:
+        self.check_ranges()
+        if not self.runs():
+            raise ConfigError("serve needs at least one run", "--run outputs/<run-id> (comma-separate several)")
+        if self.api_key_env.strip() and not self.api_key():
+            raise ConfigError(f"the environment variable {self.api_key_env.strip()} (the API key) is not set")
+        if not self.loopback() and not self.api_key():
+            raise ConfigError(f"binding {self.host} exposes the model beyond this machine: a key is required",
+                              "--api-key-env VAR with VAR holding the key clients send as 'Authorization: Bearer'")
+        return self

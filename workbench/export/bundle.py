@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.config.export import ExportConfig
+from workbench.config.tasks import ExportConfig
 from workbench.core.errors import ExportError, ModelError
 from workbench.core.files import atomic_dir, check_replaceable
 from workbench.core.formatting import check_name, human_size

@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from workbench.config.export import ExportConfig
 from workbench.config.fields import Settings
 from workbench.config.generate import GenerateConfig
 from workbench.config.run import RunConfig
-from workbench.config.serve import ServeConfig
-from workbench.config.tasks import EvalConfig, MergeConfig
+from workbench.config.tasks import EvalConfig, ExportConfig, MergeConfig, ServeConfig
 from workbench.core.errors import ConfigError
 from workbench.jobs.boundary import READ, WRITE, local, run_location
 

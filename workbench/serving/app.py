@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
-from workbench.config.serve import ServeConfig
+from workbench.config.tasks import ServeConfig
 from workbench.core.errors import WorkbenchError
 from workbench.generation.chat_prompts import chat_prompt, message_text
 from workbench.serving import schemas as S

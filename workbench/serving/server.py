@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from workbench.config.serve import ServeConfig
+from workbench.config.tasks import ServeConfig
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.serving.batcher import Batcher
 from workbench.serving.registry import ModelRegistry

@@ -10,7 +10,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from workbench.config.export import FORMATS, ExportConfig
+from workbench.config.tasks import FORMATS, ExportConfig
 from workbench.core.errors import ExportError
 from workbench.core.paths import confine
 from workbench.export.gguf import QUANTIZE_QUANTS, QUANTS

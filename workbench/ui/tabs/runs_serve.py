@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 import httpx
 
-from workbench.config.serve import ServeConfig
+from workbench.config.tasks import ServeConfig
 from workbench.core.errors import WorkbenchError
 from workbench.core.paths import confine
 from workbench.runs.compare import run_choices
