@@ -18,8 +18,7 @@ from workbench.config.tasks import ServeConfig
 from workbench.core.errors import WorkbenchError
 from workbench.generation.chat_prompts import chat_prompt, message_text
 from workbench.serving import schemas as S
-from workbench.serving.batcher import Batcher, Pending, QueueFull
-from workbench.serving.engine import Row
+from workbench.serving.batcher import Batcher, Pending, QueueFull, Row
 from workbench.serving.registry import ModelRegistry, Served, ServeError
 
 log = logging.getLogger(__name__)
