@@ -113,7 +113,12 @@ def _raw_headers_only(srv, headers: str) -> str:
     with socket.create_connection((host, int(port)), timeout=20) as s:
         s.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                    f"{headers}\r\n").encode())
-        return s.recv(65536).decode(errors="replace")
+        # Read to the server's close (it answers 'connection: close'): one recv may return the headers without
+        # the body, which arrives in a second segment.
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+        return answer.decode(errors="replace")
 
 
 @pytest.mark.slow
