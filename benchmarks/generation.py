@@ -23,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from workbench.config.decoding import GenerationConfig  # noqa: E402
 from workbench.config.run import DEFAULT_DATA
 from workbench.data.load import load_canonical  # noqa: E402
-from workbench.generation.batch import generate_batch  # noqa: E402
+from workbench.generation.decoding import generate_batch  # noqa: E402
 from workbench.generation.chat_model import CACHE
 from workbench.generation.stream import chat_stream
 from workbench.prompts import registry, rendering  # noqa: E402

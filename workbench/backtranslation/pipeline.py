@@ -23,7 +23,7 @@ from workbench.backtranslation.sources import read_texts, work_file_notes
 from workbench.config.generate import GenerateConfig
 from workbench.core.errors import DataError
 from workbench.core.paths import display
-from workbench.generation.batch import generate_batch
+from workbench.generation.decoding import generate_batch
 from workbench.prompts.rendering import prompt_text
 
 log = logging.getLogger(__name__)

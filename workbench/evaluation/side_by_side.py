@@ -16,7 +16,7 @@ from workbench.config.run import RunConfig
 from workbench.core.errors import DataError, EvalError, RunError, WorkbenchError
 from workbench.core.formatting import safe_name
 from workbench.evaluation.results import aggregate, bleu, rouge_l, save_result
-from workbench.generation.batch import generate_batch
+from workbench.generation.decoding import generate_batch
 from workbench.generation.chat_model import CACHE, ModelCache
 from workbench.generation.chat_prompts import row_input
 from workbench.prompts import registry, rendering

@@ -59,7 +59,7 @@ class LocalJudge:
 
     def complete_all(self, chats: list[list[dict]], progress: Callable[[int, int], None] | None = None
                      ) -> list[str]:
-        from workbench.generation.batch import generate_batch
+        from workbench.generation.decoding import generate_batch
         from workbench.prompts import rendering
 
         prompts = [rendering.prompt_text(self.template, {"messages": chat}, self.cm.tokenizer) for chat in chats]
