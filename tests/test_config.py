@@ -3,7 +3,7 @@ import importlib.util
 import pytest
 
 from workbench.config import preflight as preflight_mod
-from workbench.config.column_map import format_column_map, parse_column_map
+from workbench.config.fields import format_column_map, parse_column_map
 from workbench.config.preflight import preflight
 from workbench.config.run import RunConfig, iter_fields
 from workbench.core.errors import ConfigError

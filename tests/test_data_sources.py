@@ -7,7 +7,7 @@ import os
 import pandas as pd
 import pytest
 
-from workbench.config.column_map import parse_column_map
+from workbench.config.fields import parse_column_map
 from workbench.core.errors import ConfigError, DataError, PathError
 from workbench.core.paths import confine
 from workbench.data import load

@@ -8,7 +8,7 @@ import gradio as gr
 import pandas as pd
 import pytest
 
-from workbench.config.column_map import format_column_map, parse_column_map
+from workbench.config.fields import format_column_map, parse_column_map
 from workbench.config.run import RunConfig
 from workbench.ui import form
 from workbench.ui.tabs import data as data_tab

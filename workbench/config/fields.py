@@ -2,11 +2,13 @@
 
 A config is a dataclass of settings, optionally grouped in section dataclasses (RunConfig's model / adapter /
 data / train / gen). Every field carries its help text and allowed range in `metadata` (see opt()), so the
-range check, the web forms and the CLI's arguments all read the same source instead of repeating it.
+range check, the web forms and the CLI's arguments all read the same source instead of repeating it. A mapping
+setting written as text is read by parse_column_map, the one column-map syntax (at the end).
 """
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -59,8 +61,6 @@ def coerce(name: str, f, value: Any) -> Any:
         raise ConfigError(f"{name} must be true or false, got {value!r}")
     if t is dict:
         if isinstance(value, str):
-            from workbench.config.column_map import parse_column_map
-
             return parse_column_map(value, name)
         if not isinstance(value, dict):
             raise ConfigError(f"{name} must be a mapping such as {{context: input}}, got {value!r}")
@@ -200,3 +200,44 @@ def parse_set(pairs: list[str]) -> list[tuple[str, str]]:
         key, value = pair.split("=", 1)
         out.append((key.strip(), value))
     return out
+
+
+# -- The one column-mapping syntax, accepted everywhere (Data tab, Train form, YAML, CLI --set):
+#
+#     context: input, response: output      (also →, ->, =>, =; entries split by commas, ';' or new lines)
+#     {context: input, response: output}    (a YAML / JSON mapping)
+_ARROW = re.compile(r"\s*(?:→|->|=>|=|:)\s*")
+
+
+def parse_column_map(text, what: str = "column map") -> dict[str, str]:
+    """Any accepted spelling → {source column: new name}; ConfigError says what a good entry looks like."""
+    if isinstance(text, dict):
+        return {str(k).strip(): str(v).strip() for k, v in text.items()}
+    text = (text or "").strip()
+    if not text or text == "{}":
+        return {}
+    if text.startswith("["):
+        raise ConfigError(f"{what} must be a mapping of source columns to new names, e.g. 'context: input'")
+    if text.startswith("{"):
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{what} is not a valid mapping: {str(e).splitlines()[0]}",
+                              "write it as 'context: input, response: output'") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{what} must be a mapping of source columns to new names, e.g. 'context: input'")
+        return parse_column_map(data, what)
+    out = {}
+    for part in re.split(r"[,\n;]+", text):
+        if not part.strip():
+            continue
+        pieces = _ARROW.split(part.strip(), maxsplit=1)
+        if len(pieces) != 2 or not pieces[0].strip() or not pieces[1].strip():
+            raise ConfigError(f"{what} entry {part.strip()!r} should look like 'context: input' or 'context→input'")
+        out[pieces[0].strip()] = pieces[1].strip()
+    return out
+
+
+def format_column_map(mapping: dict) -> str:
+    """The canonical text form, which parse_column_map reads back: 'context: input, response: output'."""
+    return ", ".join(f"{k}: {v}" for k, v in (mapping or {}).items())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from workbench.config.column_map import parse_column_map
+from workbench.config.fields import parse_column_map
 from workbench.config.run import DataCfg, PrefCfg, iter_fields
 from workbench.core.errors import DataError
 from workbench.data import preference, preview, read

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from workbench.config.column_map import parse_column_map
+from workbench.config.fields import parse_column_map
 from workbench.config.run import DEFAULT_DATA, DataCfg
 from workbench.core.errors import WorkbenchError
 from workbench.data import browse, preview
