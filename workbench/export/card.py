@@ -104,7 +104,7 @@ def model_card(kind: str, *, name: str, run_id: str, base: str, license: str, cf
     if check:
         check_line = (f"\n**Export check:** {'passed' if check['passed'] else 'FAILED'}: {check['prompts']} held-out "
                       f"prompts, {check['tokens']} greedy tokens each, "
-                      + ", ".join(f"{k} agreement {min(v['agreement']):.0%}" for k, v in check["results"].items())
+                      + ", ".join(f"{k} agreement {v['pooled']:.0%}" for k, v in check["results"].items())
                       + ".\n")
     files = "".join(f"- `{f}`\n" for f in gguf_files or [])
     return ("---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n\n"
