@@ -23,8 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from workbench.config.judge import JudgeConfig
-from workbench.config.tasks import ServeConfig
+from workbench.config.tasks import JudgeConfig, ServeConfig
 from workbench.judging.run import judge_rows
 from workbench.serving.server import start_in_thread
 

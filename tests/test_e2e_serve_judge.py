@@ -17,8 +17,7 @@ from test_e2e_browser import open_tab, pick, visible
 from conftest import free_port, screenshot
 from e2e_helpers import wait_for
 from workbench.cli import main
-from workbench.config.judge import JudgeConfig
-from workbench.config.tasks import ServeConfig
+from workbench.config.tasks import JudgeConfig, ServeConfig
 from workbench.core.errors import EvalError
 from workbench.core.paths import outputs_dir
 from workbench.evaluation.results import pairs_from_eval

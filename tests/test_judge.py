@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import free_port
-from workbench.config.judge import JudgeConfig
+from workbench.config.tasks import JudgeConfig
 from workbench.core.errors import ConfigError
 from workbench.judging import rubric as rubrics
 from workbench.judging.rubric import JudgeOutputError, parse_score, parse_verdict

@@ -12,8 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from workbench.config.judge import JudgeConfig
-from workbench.config.tasks import EvalConfig, ServeConfig
+from workbench.config.tasks import EvalConfig, JudgeConfig, ServeConfig
 from workbench.core import policy
 from workbench.core.errors import PolicyError
 from workbench.jobs import queue, submit

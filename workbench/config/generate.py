@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from workbench.config.fields import Settings, opt
 from workbench.config.decoding import GenerationConfig
-from workbench.config.judge import JudgeConfig, WithJudge
+from workbench.config.tasks import JudgeConfig, WithJudge
 from workbench.core.errors import ConfigError
 
 
@@ -53,7 +53,7 @@ class GenerateConfig(WithJudge, Settings):
     name: str = opt("", "Name of this generation (its work folder outputs/generated/<name>/); default: from out, "
                         "else timestamped.")
     # The optional LLM judge: scores each pair 0-100 with the `pair` rubric (templates/judge/pair.yaml); the
-    # `judge:` section (config/judge.py), the flags --judge-url, --judge-model, --judge-local… (judge.mode stays
+    # `judge:` section (config/tasks.py: JudgeConfig), the flags --judge-url, --judge-model, --judge-local… (judge.mode stays
     # score: a pair is always scored; validate() says so rather than ignoring another mode).
     judge: JudgeConfig = field(default_factory=JudgeConfig)
 

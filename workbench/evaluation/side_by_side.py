@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.config.decoding import GenerationConfig
-from workbench.config.judge import JudgeConfig
+from workbench.config.tasks import JudgeConfig
 from workbench.config.run import RunConfig
 from workbench.core.errors import DataError, EvalError, RunError, WorkbenchError
 from workbench.core.formatting import safe_name

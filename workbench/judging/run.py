@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from workbench.config.judge import JudgeConfig
+from workbench.config.tasks import JudgeConfig
 from workbench.core.errors import EvalError
 from workbench.judging import rubric as rubrics
 from workbench.judging.client import JudgeCallError

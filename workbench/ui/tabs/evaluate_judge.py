@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 import plotly.graph_objects as go
 
-from workbench.config.judge import MODES, JudgeConfig
+from workbench.config.tasks import MODES, JudgeConfig
 from workbench.core.errors import WorkbenchError
 from workbench.judging import rubric as rubrics
 from workbench.ui.errors import handler
