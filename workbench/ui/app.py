@@ -1,4 +1,5 @@
-"""build_app(): the gr.Blocks with one tab per job; tab files only build components and wire events.
+"""build_app(): the gr.Blocks with one tab per job; tab files only build components and wire events. The
+Overview tab, the landing page (the model and the bundled dataset at a glance), is built here.
 
 Actions that cross tabs are wired here once every tab is built (a tab cannot reach components built after
 it): each tab builder may return the components other tabs need, by name; wire() connects them."""
@@ -10,21 +11,60 @@ from pathlib import Path
 import gradio as gr
 
 from workbench.backtranslation.scoring import FORWARD_TEMPLATE
+from workbench.config.run import DEFAULT_DATA, RunConfig
 from workbench.core.errors import DataError
 from workbench.core.formatting import safe_name
 from workbench.ui.errors import handler
 from workbench.ui.tabs.chat import build_chat_tab
 from workbench.ui.tabs.data import build_data_tab
+from workbench.ui.tabs.data_panels import column_widths
 from workbench.ui.tabs.evaluate import build_evaluate_tab
 from workbench.ui.tabs.generate import build_generate_tab
 from workbench.ui.tabs.jobs import build_jobs_tab
-from workbench.ui.tabs.overview import build_overview_tab
 from workbench.ui.tabs.runs import build_runs_tab
 from workbench.ui.tabs.templates import build_templates_tab
 from workbench.ui.tabs.train import build_train_tab
 
 log = logging.getLogger(__name__)
 TITLE = "Fine-tuning workbench"
+
+
+@handler
+def overview():
+    """(model markdown, dataset markdown, first rows) for the default run config."""
+    import pandas as pd
+
+    from workbench.data import browse
+    from workbench.models.load import pick_attention, pick_dtype
+    from workbench.models.resolve import DEFAULT_MODEL_ID, resolve_model
+
+    cfg = RunConfig()
+    path = resolve_model(cfg.model.name)
+    impl, why = pick_attention("auto")
+    model_md = (f"### Model\n**{DEFAULT_MODEL_ID}** (embedded default)  \nfolder: `{path}`  \n"
+                f"compute dtype here: `{pick_dtype()}`  \nattention: `{impl}` ({why})")
+    view = browse.open_view(DEFAULT_DATA)  # the Data tab's cached view: a page load re-reads nothing
+    det = view.detection
+    data_md = (f"### Dataset\n`{DEFAULT_DATA}`: **{len(view)} rows**, format **{det.format}** ({det.reason})  \n"
+               + ", ".join(f"{k}: {v}" for k, v in view.categories().items()))
+    first = view.page(1, 10)
+    return model_md, data_md, pd.DataFrame(first.rows, columns=first.columns)
+
+
+def build_overview_tab(app: gr.Blocks) -> None:
+    with gr.Row():
+        model_md = gr.Markdown()
+        data_md = gr.Markdown()
+    # The Data tab's widths for its rows table: sized from the cell text, long instructions left `input` a
+    # column one letter wide.
+    sample = gr.Dataframe(label="Bundled dataset (first rows)", interactive=False, wrap=True,
+                          column_widths=column_widths(["#", "category", "instruction", "input", "output"]))
+    refresh = gr.Button("Refresh", size="sm")
+    outputs = [model_md, data_md, sample]
+    refresh.click(overview, outputs=outputs, api_name="overview")
+    app.load(overview, outputs=outputs, api_name=False)
+
+
 # In the order a user goes: look at the data and templates (or generate a dataset from your own texts), train,
 # compare runs, chat, evaluate.
 TABS = (("Overview", build_overview_tab), ("Data", build_data_tab), ("Generate", build_generate_tab),
