@@ -9,7 +9,7 @@ import pytest
 from workbench.core.errors import TemplateError
 from workbench.core.paths import templates_dir
 from workbench.data import preview
-from workbench.prompts import registry, rendering, schema
+from workbench.prompts import registry, rendering
 from workbench.prompts.rendering import IGNORE_INDEX as M
 
 WITH_INPUT = {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour", "category": "x"}
@@ -92,7 +92,7 @@ def test_the_required_templates_ship():
     assert set(GOLDEN) <= set(registry.available())
     for name in registry.available():
         t = registry.load(name)
-        assert t.description and schema.lint(t) == [], name
+        assert t.description and registry.lint(t) == [], name
 
 
 @pytest.mark.parametrize("name,row", [(n, r) for n, rows in GOLDEN.items() for r in rows])
@@ -136,7 +136,7 @@ def test_rendering_never_runs_code(tokenizer):
     row = {"instruction": "{output} {{ 7*7 }}", "input": "", "output": "secret"}
     literal = "{{ 7*7 }} {instruction.__class__} {__import__} {output} {{ 7*7 }}\n"
     assert rendering.render(t, row, tokenizer) == [(literal, False), ("secret", True)]
-    assert "unknown placeholders" in schema.lint(t)[0]
+    assert "unknown placeholders" in registry.lint(t)[0]
 
 
 def test_save_validates_and_never_overwrites_silently(tmp_path, monkeypatch):

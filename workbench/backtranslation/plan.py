@@ -10,7 +10,7 @@ from workbench.config.generate import GenerateConfig
 from workbench.core.errors import ConfigError, PathError, RunError
 from workbench.core.paths import confine, display
 from workbench.prompts import registry
-from workbench.prompts.schema import Template
+from workbench.prompts.registry import Template
 from workbench.runs.folder import RunDir, resolve_run
 
 

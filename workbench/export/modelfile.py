@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from workbench.core.errors import ExportError
-from workbench.prompts.schema import PLACEHOLDER, Template
+from workbench.prompts.registry import PLACEHOLDER, Template
 
 
 def _literal(text: str) -> str:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import dataclasses
 
 from workbench.models.resolve import AdapterSource
-from workbench.prompts import registry, rendering, schema
+from workbench.prompts import registry, rendering
 
 
-def template_for(source: AdapterSource, choice: str = "auto") -> schema.Template:
+def template_for(source: AdapterSource, choice: str = "auto") -> registry.Template:
     """'auto': the run's template when the adapter comes from a run, else the model's chat template."""
     name = choice if choice and choice != "auto" else (source.template or "model")
     return registry.load(name)
 
-def prompt_fields(template: schema.Template) -> list[str]:
+def prompt_fields(template: registry.Template) -> list[str]:
     """Row fields that the prompt shows and the response does not: what a user types in chat, and the
     'input' column of an evaluation (for reverse_instruction that is the response text)."""
-    used = lambda text: [m.group(1) for m in schema.PLACEHOLDER.finditer(text)]  # noqa: E731
+    used = lambda text: [m.group(1) for m in registry.PLACEHOLDER.finditer(text)]  # noqa: E731
     answer = set(used(template.response))
     seen: list[str] = []
     for f in used(template.prompt) + used(template.prompt_no_input):
@@ -24,18 +24,18 @@ def prompt_fields(template: schema.Template) -> list[str]:
             seen.append(f)
     return seen or ["instruction"]
 
-def response_field(template: schema.Template) -> str:
-    found = [m.group(1) for m in schema.PLACEHOLDER.finditer(template.response)]
+def response_field(template: registry.Template) -> str:
+    found = [m.group(1) for m in registry.PLACEHOLDER.finditer(template.response)]
     return found[0] if found else "output"
 
-def row_input(template: schema.Template, row: dict) -> str:
+def row_input(template: registry.Template, row: dict) -> str:
     """The variable part of the prompt for a row: what a reader needs to judge the generated text."""
     if template.kind == "instruction" and not row.get("messages"):
         return "\n\n".join(str(row.get(f) or "") for f in prompt_fields(template) if row.get(f))
     msgs = [m for m in rendering.row_messages(row) if m["role"] == "user"]
     return msgs[-1]["content"] if msgs else ""
 
-def chat_prompt(template: schema.Template, history: list[dict], message: str, tokenizer) -> str:
+def chat_prompt(template: registry.Template, history: list[dict], message: str, tokenizer) -> str:
     """The text the model continues for `message` after `history` ([{role, content}] turns)."""
     turns = [m for m in history if m.get("role") in ("user", "assistant", "system")]
     if template.kind != "instruction":

@@ -7,7 +7,7 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Callable
 
 from workbench.config.decoding import GenerationConfig
-from workbench.prompts import schema
+from workbench.prompts.registry import Template
 
 if TYPE_CHECKING:  # the type only: the loader stays out of what serve and chat import from here
     from workbench.generation.chat_model import ChatModel
@@ -27,7 +27,7 @@ def generate_kwargs(settings: GenerationConfig, tokenizer) -> dict:
         kw.update(temperature=None, top_p=None, top_k=None)
     return kw
 
-def stop_strings(template: schema.Template, tokenizer) -> list[str]:
+def stop_strings(template: Template, tokenizer) -> list[str]:
     stops = [s for s in template.stop if s]
     eos = getattr(tokenizer, "eos_token", None)
     return [s for s in stops if s != eos]  # EOS is stopped on by id; decoded text skips it anyway
@@ -109,7 +109,7 @@ def reply_text(tokenizer, ids, stops: list[str]) -> str:
 
 
 
-def generate_batch(cm: ChatModel, prompts: list[str], settings: GenerationConfig, template: schema.Template,
+def generate_batch(cm: ChatModel, prompts: list[str], settings: GenerationConfig, template: Template,
                    batch_size: int = 8, use_adapter: bool = True,
                    progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Generate for many prompts, `batch_size` at a time, left-padded so every row's new tokens start at

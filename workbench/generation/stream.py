@@ -10,7 +10,7 @@ from workbench.config.decoding import GenerationConfig
 from workbench.generation.chat_model import ChatModel
 from workbench.generation.chat_prompts import chat_prompt, message_text
 from workbench.generation.decoding import ReplyText, generate_kwargs, stop_strings
-from workbench.prompts import schema
+from workbench.prompts.registry import Template
 
 
 class _ReplyStreamer:
@@ -45,7 +45,7 @@ class _ReplyStreamer:
             yield piece
 
 
-def stream_reply(cm: ChatModel, prompt: str, settings: GenerationConfig, template: schema.Template,
+def stream_reply(cm: ChatModel, prompt: str, settings: GenerationConfig, template: Template,
                  stop: threading.Event | None = None, use_adapter: bool = True) -> Iterator[str]:
     """Yield the reply as it grows. Generation runs in a thread feeding a ReplyText (decoding.py); setting
     `stop` (the user's Stop) or closing this generator (a cancelled request) ends that thread at the
@@ -86,14 +86,14 @@ def stream_reply(cm: ChatModel, prompt: str, settings: GenerationConfig, templat
         raise errors[0]
 
 def chat_stream(cm: ChatModel, history: list[dict], message: str, settings: GenerationConfig,
-                template: schema.Template, stop: threading.Event | None = None,
+                template: Template, stop: threading.Event | None = None,
                 use_adapter: bool = True) -> Iterator[str]:
     turns = [{"role": m["role"], "content": message_text(m.get("content"))} for m in history or []]
     prompt = chat_prompt(template, turns, message, cm.tokenizer)
     yield from stream_reply(cm, prompt, settings, template, stop, use_adapter)
 
 def chat_once(cm: ChatModel, history: list[dict], message: str, settings: GenerationConfig,
-              template: schema.Template, use_adapter: bool = True) -> str:
+              template: Template, use_adapter: bool = True) -> str:
     reply = ""
     for reply in chat_stream(cm, history, message, settings, template, use_adapter=use_adapter):
         pass

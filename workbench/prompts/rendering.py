@@ -4,7 +4,7 @@ Then segments → input_ids + labels, with IGNORE_INDEX (-100) on every token th
 from __future__ import annotations
 
 from workbench.core.errors import TemplateError
-from workbench.prompts.schema import PLACEHOLDER, Template
+from workbench.prompts.registry import PLACEHOLDER, Template
 
 Segments = list[tuple[str, bool]]
 IGNORE_INDEX = -100  # labels value the loss skips (PyTorch CrossEntropyLoss default)

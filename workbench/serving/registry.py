@@ -12,7 +12,7 @@ from workbench.generation.chat_model import ChatModel, load_chat_model
 from workbench.generation.chat_prompts import template_for
 from workbench.models.resolve import AdapterSource, check_adapter_base, find_adapter
 from workbench.models.resolve import canonical_model
-from workbench.prompts import schema
+from workbench.prompts.registry import Template
 
 log = logging.getLogger(__name__)
 BASE_NAME = "base"  # the base model with every adapter off, under the first run's template
@@ -31,7 +31,7 @@ class ServeError(WorkbenchError):
 class Served:
     name: str  # what clients put in `model`
     adapter: str | None  # the PEFT adapter name on the shared model; None: the base alone
-    template: schema.Template
+    template: Template
     gen: GenerationConfig  # the run's own generation defaults
     source: str  # where the weights come from, for /v1/models and the log
 

@@ -10,7 +10,7 @@ import dataclasses
 
 from workbench.generation.chat_prompts import chat_prompt, prompt_fields, response_field
 from workbench.prompts import rendering
-from workbench.prompts.schema import Template
+from workbench.prompts.registry import Template
 
 
 def _full_text(template: Template, row: dict, answer: str, tokenizer) -> tuple[str, str]:

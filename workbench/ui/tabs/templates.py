@@ -12,17 +12,17 @@ from workbench.config.run import DEFAULT_DATA, DataCfg
 from workbench.core.errors import WorkbenchError
 from workbench.data import browse, preview
 from workbench.data.read import ui_source
-from workbench.prompts import registry, schema
+from workbench.prompts import registry
 from workbench.ui.errors import handler
 from workbench.ui.tabs.data_panels import preview_outputs, preview_settings
 
 
-def _about(t: schema.Template) -> str:
+def _about(t: registry.Template) -> str:
     trained = {"instruction": "the response", "chat": ", ".join(t.train_roles) + " turns",
                "model": "assistant turns"}[t.kind]
     lines = [f"**{t.name}** ({t.kind}): {t.description or 'no description'}  ",
              f"trained: {trained} · stop strings: {', '.join(f'`{s!r}`' for s in t.stop) or 'none'}"]
-    lines += [f"⚠️ {n}" for n in schema.lint(t)]
+    lines += [f"⚠️ {n}" for n in registry.lint(t)]
     return "\n".join(lines)
 
 
@@ -59,7 +59,7 @@ def preview_draft(text, source, column_map, row, model, max_length, train_on):
 def build_templates_tab(app: gr.Blocks) -> None:
     d = DataCfg()
     gr.Markdown("Templates are YAML files in `templates/`: drop a file there (then ↻) or edit one here and save it "
-                "under a new name. Placeholders: " + ", ".join(f"`{{{f}}}`" for f in schema.FIELDS) + ".")
+                "under a new name. Placeholders: " + ", ".join(f"`{{{f}}}`" for f in registry.FIELDS) + ".")
     with gr.Row():
         choice = gr.Dropdown(registry.available(), value=d.template, label="Template", scale=3,
                              allow_custom_value=True)  # files dropped in later are valid too
