@@ -104,7 +104,7 @@ def test_min_difference_keeps_only_pairs_that_differ_enough():
 
 def test_sequences_render_the_run_template_and_color_only_the_answer(tokenizer):
     from workbench.prompts import registry
-    from workbench.training.pref_sequences import preview_segments, sequences, truncate
+    from workbench.training.preference import preview_segments, sequences, truncate
 
     row = {"history": [], "prompt": "Ice floats on water.", "chosen": "Why does ice float?", "rejected": "Hi"}
     seq = sequences(registry.load("reverse_instruction"), row, tokenizer)

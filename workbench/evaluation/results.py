@@ -212,7 +212,7 @@ def preference_accuracy(adapter: str | Path, pairs: list[dict], template: str | 
     from workbench.generation.chat_model import load_chat_model
     from workbench.models.resolve import find_adapter
     from workbench.prompts import registry
-    from workbench.training.pref_sequences import sequences
+    from workbench.training.preference import sequences
 
     source = find_adapter(adapter)
     if source.path is None:

@@ -3,7 +3,7 @@
 - the template-preview widgets (tokenizer settings in, masked tokens out), shared with the Templates tab;
 - the preference-pairs panel: a DPO / ORPO / KTO dataset as training reads it (the prompt once, the two
   answers side by side, lengths, the pairs dropped and why) and both rendered sequences with the trained
-  tokens coloured. Logic: data/preference.py, training/pref_sequences.py.
+  tokens coloured. Logic: data/preference.py, training/preference.py.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from workbench.config.run import DataCfg, PrefCfg, iter_fields
 from workbench.core.errors import DataError
 from workbench.data import preference, preview, read
 from workbench.prompts import registry
-from workbench.training.pref_sequences import preview_html
+from workbench.training.preference import preview_html
 from workbench.ui.errors import handler
 
 # Rows table widths (% of the table). Sized from the cell text, long instructions took the room: the `input`
