@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, quick_config
-from workbench.backtranslation import review, scoring
+from workbench.backtranslation import review
 from workbench.backtranslation.chunks import chunk_texts
 from workbench.backtranslation.pipeline import generate_dataset
 from workbench.backtranslation.sources import SourceText, read_texts
@@ -165,14 +165,14 @@ def test_scores_flags_and_review(lora_run):
 
     cm = load_chat_model("default", lora_run.run_dir / "adapter")
     text = SAMPLE[0]["response"]
-    fitting, unrelated = scoring.backtranslation_scores(cm, [(SAMPLE[0]["instruction"], text),
+    fitting, unrelated = review.backtranslation_scores(cm, [(SAMPLE[0]["instruction"], text),
                                                              ("List three colours of the French flag.", text)])
     assert fitting > unrelated  # the real question explains its answer better than another one
-    assert scoring.flags("", text) == {"empty": True, "copies_text": False}
-    assert scoring.copies_text(" ".join(text.split()[:10]), text)
+    assert review.flags("", text) == {"empty": True, "copies_text": False}
+    assert review.copies_text(" ".join(text.split()[:10]), text)
     pairs = [{"instruction": "Why?", "text": "a"}, {"instruction": "why", "text": "b"},
              {"instruction": "How", "text": "c"}]
-    scoring.mark_repeats(pairs)
+    review.mark_repeats(pairs)
     assert [p["repeated"] for p in pairs] == [True, True, False]
 
     rows = [{"keep": True, "score": s, "instruction": i, "text": "t", "flags": "", "tokens": 1, "source": "x", "id": i}

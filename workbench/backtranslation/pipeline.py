@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from workbench.backtranslation import scoring
+from workbench.backtranslation import review
 from workbench.backtranslation.chunks import Chunk, chunk_texts, token_counter
 from workbench.backtranslation.output import save_dataset
 from workbench.backtranslation.plan import GenerationPlan, plan
@@ -102,9 +102,9 @@ def label_batch(cfg: GenerateConfig, p: GenerationPlan, cm, chunks: list[Chunk])
         # The first candidate decodes as configured; the others are sampled, each with its own seed.
         settings = cfg.gen if k == 0 else cfg.gen.with_values(do_sample=True, seed=cfg.gen.seed + k)
         outs = generate_batch(cm, prompts, settings, p.template, cfg.batch_size)
-        scores = scoring.backtranslation_scores(cm, [(o, c.text) for o, c in zip(outs, chunks)], cfg.batch_size)
+        scores = review.backtranslation_scores(cm, [(o, c.text) for o, c in zip(outs, chunks)], cfg.batch_size)
         for i, (out, score) in enumerate(zip(outs, scores)):
-            per_chunk[i].append({"instruction": out, "score": score, **scoring.flags(out, chunks[i].text)})
+            per_chunk[i].append({"instruction": out, "score": score, **review.flags(out, chunks[i].text)})
     return [{"id": c.id, "candidates": cands} for c, cands in zip(chunks, per_chunk)]
 
 
@@ -113,13 +113,13 @@ def build_pairs(chunks: list[Chunk], labels: dict[str, dict], tokenizer) -> list
     count, pairs = token_counter(tokenizer), []
     for c in chunks:
         cands = labels[c.id]["candidates"]
-        best = scoring.best_candidate(cands)
+        best = review.best_candidate(cands)
         pairs.append({"id": c.id, "source": c.source, "chunk": c.index, "text": c.text,
                       "instruction": best["instruction"], "score": best["score"],
                       "instruction_tokens": count(best["instruction"]), "empty": best["empty"],
                       "copies_text": best["copies_text"], "candidates": len(cands),
                       "candidate_scores": [x["score"] for x in cands]})
-    scoring.mark_repeats(pairs)
+    review.mark_repeats(pairs)
     return pairs
 
 

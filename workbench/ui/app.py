@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from workbench.backtranslation.scoring import FORWARD_TEMPLATE
+from workbench.backtranslation.review import FORWARD_TEMPLATE
 from workbench.config.run import DEFAULT_DATA, RunConfig
 from workbench.core.errors import DataError
 from workbench.core.formatting import safe_name
