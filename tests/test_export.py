@@ -13,7 +13,7 @@ from workbench.config.tasks import ExportConfig
 from workbench.core.errors import ExportError
 from workbench.export.bundle import export_run
 from workbench.export.card import front_matter
-from workbench.export.modelfile import parse
+from workbench.export.gguf import parse_modelfile
 
 pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,7 +52,7 @@ def test_modelfile_is_the_run_template(exported, lora_run, tokenizer):
     from workbench.prompts.rendering import prompt_text
 
     out, _, _ = exported
-    pairs = parse((out / "gguf" / "Modelfile").read_text())
+    pairs = parse_modelfile((out / "gguf" / "Modelfile").read_text())
     words = dict(pairs)
     assert words["FROM"] == "./tiny-reverse-q8_0.gguf" and (out / "gguf" / words["FROM"]).is_file()
     stops = [json.loads(a.split(" ", 1)[1]) for w, a in pairs if w == "PARAMETER" and a.startswith("stop ")]

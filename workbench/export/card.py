@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from workbench.evaluation.results import baseline_label
-from workbench.export.modelfile import create_command, modelfile
+from workbench.export.gguf import create_command, modelfile
 from workbench.models.resolve import DEFAULT_MODEL_ID
 
 # Licences of bases whose folder does not say (the embedded default's model card says Apache 2.0).
