@@ -1,12 +1,12 @@
 """The Generate tab's review: a generation's pairs as an editable table (keep, scores, flags, the instruction),
 the threshold that sets the default keep, sorting, and saving the kept rows as data/generated/<name>.jsonl.
-Logic: workbench.backtranslation (review.py, output.py)."""
+Logic: workbench.backtranslation (review.py, pipeline.py: the dataset out)."""
 from __future__ import annotations
 
 import pandas as pd
 
 from workbench.backtranslation import review
-from workbench.backtranslation.output import generated_dir
+from workbench.backtranslation.pipeline import generated_dir, save_dataset
 from workbench.backtranslation.sources import work_file_notes
 from workbench.backtranslation.workdir import WorkDir, generated_root
 from workbench.core.errors import ConfigError, DataError
@@ -90,8 +90,6 @@ def sort_review(name, table, sort):
 
 @handler
 def save_generated(name, table, threshold, judge_threshold, out_name, overwrite):
-    from workbench.backtranslation.output import save_dataset
-
     work = _work(name)
     out_name = check_name((out_name or "").strip() or work.name, "dataset name", ConfigError)
     pairs, counts = review.curated(work, _rows(table), limits(threshold, judge_threshold))
