@@ -11,8 +11,8 @@ import torch
 
 from workbench.config.decoding import GenerationConfig
 from workbench.core.errors import ConfigError, ModelError
-from workbench.generation.chat_model import ModelCache
-from workbench.generation.chat_prompts import chat_prompt, message_text, prompt_fields, row_input, template_for
+from workbench.generation.chat_model import (ModelCache, chat_prompt, message_text, prompt_fields, row_input,
+                                             template_for)
 from workbench.generation.decoding import ReplyText, cut_at_stop, generate_batch, reply_text, settings_from
 from workbench.generation.stream import chat_once, stream_reply
 from workbench.models.resolve import check_adapter_base, find_adapter

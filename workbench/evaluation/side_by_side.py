@@ -17,8 +17,7 @@ from workbench.core.errors import DataError, EvalError, RunError, WorkbenchError
 from workbench.core.formatting import safe_name
 from workbench.evaluation.results import aggregate, bleu, rouge_l, save_result
 from workbench.generation.decoding import generate_batch
-from workbench.generation.chat_model import CACHE, ModelCache
-from workbench.generation.chat_prompts import row_input
+from workbench.generation.chat_model import CACHE, ModelCache, row_input
 from workbench.prompts import registry, rendering
 from workbench.runs.folder import RunDir, resolve_run
 

@@ -7,8 +7,7 @@ from contextlib import nullcontext
 from typing import Iterator
 
 from workbench.config.decoding import GenerationConfig
-from workbench.generation.chat_model import ChatModel
-from workbench.generation.chat_prompts import chat_prompt, message_text
+from workbench.generation.chat_model import ChatModel, chat_prompt, message_text
 from workbench.generation.decoding import ReplyText, generate_kwargs, stop_strings
 from workbench.prompts.registry import Template
 

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 
 from workbench.config.tasks import ServeConfig
 from workbench.core.errors import WorkbenchError
-from workbench.generation.chat_prompts import chat_prompt, message_text
+from workbench.generation.chat_model import chat_prompt, message_text
 from workbench.serving import schemas as S
 from workbench.serving.batcher import Batcher, Pending, QueueFull, Row
 from workbench.serving.registry import ModelRegistry, Served, ServeError

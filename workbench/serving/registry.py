@@ -8,8 +8,7 @@ from pathlib import Path
 
 from workbench.config.decoding import GenerationConfig
 from workbench.core.errors import ModelError, RunError, WorkbenchError
-from workbench.generation.chat_model import ChatModel, load_chat_model
-from workbench.generation.chat_prompts import template_for
+from workbench.generation.chat_model import ChatModel, load_chat_model, template_for
 from workbench.models.resolve import AdapterSource, check_adapter_base, find_adapter
 from workbench.models.resolve import canonical_model
 from workbench.prompts.registry import Template

@@ -8,7 +8,7 @@ paper's recipe asks. ORPO has no reference at all. TRL 1.16 ships DPOTrainer and
 and ORPOTrainer under trl.experimental.
 
 A pair is rendered with the run's template (reverse_instruction, alpaca, chatml, the model's own), the same
-rendering SFT and chat use (generation/chat_prompts.py): TRL's preference trainers take plain prompt / completion
+rendering SFT and chat use (generation/chat_model.py): TRL's preference trainers take plain prompt / completion
 strings and score only the completion tokens, so the template stays in charge of what the model sees.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from workbench.config.run import RunConfig
 from workbench.core.errors import DataError
 from workbench.data.preference import load_pairs
 from workbench.data.load import split as split_rows
-from workbench.generation.chat_prompts import chat_prompt, prompt_fields, response_field
+from workbench.generation.chat_model import chat_prompt, prompt_fields, response_field
 from workbench.prompts import registry, rendering
 from workbench.prompts.registry import Template
 

@@ -10,7 +10,7 @@ import gradio as gr
 from workbench.config.decoding import GenerationConfig
 from workbench.core.errors import WorkbenchError
 from workbench.core.paths import confine
-from workbench.generation import chat_model, chat_prompts, decoding, stream
+from workbench.generation import chat_model, decoding, stream
 from workbench.models.resolve import find_adapter
 from workbench.prompts import registry
 from workbench.runs.compare import run_choices
@@ -61,7 +61,7 @@ def suggest_base(adapter):
 def load_adapter(base, adapter):
     """Load base (+ adapter) into the cache (releasing the previous one) and say what is loaded."""
     cm = _model(base, adapter)
-    tpl = chat_prompts.template_for(cm.adapter)
+    tpl = chat_model.template_for(cm.adapter)
     return f"✅ Loaded **{cm.describe()}**  \ntemplate (auto): `{tpl.name}`"
 
 
@@ -76,7 +76,7 @@ def chat(message, history, base_history, base, adapter, template, compare_base, 
                                        top_k=top_k, repetition_penalty=repetition_penalty,
                                        do_sample=do_sample, seed=seed)
     cm = _model(base, adapter)
-    tpl = chat_prompts.template_for(cm.adapter, template or "auto")
+    tpl = chat_model.template_for(cm.adapter, template or "auto")
     stop = threading.Event()
     key = getattr(request, "session_hash", None) or "api"
     _STOPS[key] = stop
