@@ -18,7 +18,7 @@ import workbench.cli.eval as eval_cmd
 import workbench.cli.generate as generate_cmd
 import workbench.cli.jobs as jobs_cmd
 import workbench.cli.tasks as tasks
-import workbench.cli.worker as worker_cmd
+import workbench.cli.headless_supervisor as worker_cmd
 from workbench.core.errors import WorkbenchError
 from workbench.core.logs import LEVELS, setup_logging
 

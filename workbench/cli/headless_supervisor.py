@@ -1,5 +1,6 @@
-"""`python -m workbench worker`: the headless supervisor for a server. It drains the same queue as the app;
-the queue's claim makes sure the app and a worker never run the same job."""
+"""`python -m workbench worker`: the headless supervisor for a server, the app's supervisor without the app (a
+job's own worker process is the task command it starts; jobs/worker.py runs inside that). It drains the same
+queue as the app; the queue's claim makes sure the app and this supervisor never run the same job."""
 from __future__ import annotations
 
 import argparse
