@@ -64,11 +64,14 @@ def tree_snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
 
 
 def leftovers(*roots: Path) -> list[str]:
-    """Temp files a half-finished write would leave: hidden names (.x.tmpXXXX) or names holding '.tmp'."""
+    """Temp files a half-finished write would leave: hidden names (.x.tmpXXXX) or names holding '.tmp'. The
+    marker a finished folder carries (core/files.MARKER: 'the workbench wrote this') is no leftover."""
+    from workbench.core.files import MARKER
+
     found = []
     for root in roots:
         for p in Path(root).rglob("*") if Path(root).exists() else []:
-            if p.is_file() and (p.name.startswith(".") and p.name != ".gitkeep" or ".tmp" in p.name):
+            if p.is_file() and (p.name.startswith(".") and p.name not in (".gitkeep", MARKER) or ".tmp" in p.name):
                 found.append(str(p))
     return found
 

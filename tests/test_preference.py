@@ -198,7 +198,7 @@ def test_dpo_from_the_sft_adapter_on_pairs_built_from_its_evaluation(tmp_path, l
     assert pref.load_pairs(built["path"], "dpo").format == "pairs"
     written = Path(built["path"]).read_bytes()
     with pytest.raises(EvalError, match="already exists; nothing was replaced"):  # no silent replace in data/
-        pairs_from_eval(lora_run.run_dir, "to-pairs", tmp_path / "from-eval.jsonl", min_difference=0.9)
+        pairs_from_eval(lora_run.run_dir, "to-pairs", tmp_path / "from-eval.jsonl", min_difference=0.2)
     assert Path(built["path"]).read_bytes() == written
     assert pairs_from_eval(lora_run.run_dir, "to-pairs", tmp_path / "from-eval.jsonl", min_difference=0.2,
                            overwrite=True)["pairs"] == built["pairs"]

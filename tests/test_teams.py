@@ -52,6 +52,11 @@ def test_only_the_owner_or_an_admin_manages_a_job(team_app):
     assert job["user"] == "alice"
     assert _job(clients["bob"], job["id"])["user"] == "alice"  # everyone sees the queue, with its owner
     assert (outputs / job["run_dir"].split("/")[-1] / "owner").read_text() == "alice"
+    deadline = time.monotonic() + 300  # running, with its run folder written: a run there is to delete later
+    while not (_job(clients["alice"], job["id"])["state"] == "running"
+               and (outputs / job["run_dir"].split("/")[-1] / "status.json").is_file()):
+        assert time.monotonic() < deadline, _job(clients["alice"], job["id"])
+        time.sleep(0.5)
 
     with pytest.raises(AppError, match="bob may not cancel or stop alice's job"):
         clients["bob"].predict(job["id"], api_name="/cancel_job")
