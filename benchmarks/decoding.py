@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def old_method(tokenizer, ids: list[int], stops: list[str]) -> str:
-    """serving/engine.py's Row.push before issue 25: every token re-decodes the whole row."""
+    """serve's Row.push before issue 25 (then in serving/engine.py): every token re-decodes the whole row."""
     row, shown = [], ""
     for token in ids:
         row.append(token)
