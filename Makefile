@@ -39,7 +39,8 @@ test-fast: setup
 # Training throughput vs the reference notebook recipe (~15 min on 2 cores), then the UI under load and the
 # cold start (~3 min), then submit-to-first-step of a queued job vs an in-process start (~2 min); results in
 # benchmarks/results/, levers in benchmarks/NOTES.md. `make bench-features`: labelling, serving and judging,
-# DPO vs SFT, export (~5 min each).
+# DPO vs SFT, export (~5 min each), incremental decoding (seconds). The default recipe's levers
+# (benchmarks/default_recipe.py) and Slurm's start (benchmarks/slurm_start.py, as root) run by hand.
 bench: setup
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/train_throughput.py
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/ui_latency.py
@@ -50,6 +51,7 @@ bench-features: setup
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/serve_judge.py
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/preference.py
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/export.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/decoding.py
 
 clean:
 	rm -rf .venv .pytest_cache
