@@ -34,8 +34,7 @@ def kill_the_node(conf: str, job_id: str) -> None:
     slurmds = [int(pid_file.read_text())] if pid_file.is_file() else \
         [p.pid for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "slurmd"
          and conf in " ".join(p.info["cmdline"] or [])]  # a slurmd that lost its pid file is found by its conf
-    assert slurmds, "slurmd was not found"
-    for pid in slurmds:
+    for pid in slurmds:  # none found: slurmd is already gone (the job's slurmstepd outlives it), the node is down
         os.kill(pid, signal.SIGKILL)
     workers = []
     for proc in psutil.process_iter(["pid", "environ"]):
