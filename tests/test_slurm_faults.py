@@ -1,6 +1,7 @@
 """A Slurm node that dies mid-job (slurmd and the job's processes killed, as a power cut would): Slurm declares
 the node failed, the job ends `interrupted` with Slurm's reason, and once slurmd is back it resumes, as a new
 Slurm job, from its checkpoint to the same final step."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -49,15 +50,11 @@ def kill_the_node(conf: str, job_id: str) -> None:
     for stepd in stepds:
         tree = [stepd, *stepd.children(recursive=True)]
         for proc in tree:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 proc.suspend()  # first freeze them all: none may notice another's death
-            except psutil.NoSuchProcess:
-                pass
         for proc in tree:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
-            except psutil.NoSuchProcess:
-                pass
 
 
 @pytest.mark.timeout(1800)
