@@ -29,6 +29,19 @@ def wait_for(condition, timeout: float = 300, interval: float = 0.25, what: str 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last value: {last!r}")
 
 
+def run_queued(job_id: str, timeout: float, what: str, **supervisor):
+    """Start a supervisor (Supervisor(**supervisor)), wait until the job has ended, close it; the final job row."""
+    from workbench.jobs import queue
+    from workbench.jobs.supervisor import Supervisor
+
+    sup = Supervisor(poll_s=0.2, **supervisor).start()
+    try:
+        wait_for(lambda: queue.get(job_id).state in queue.FINISHED, timeout=timeout, what=what)
+    finally:
+        sup.close()
+    return queue.get(job_id)
+
+
 def wait_idle(client, timeout: float = 600) -> dict:
     """Until the app's training job is not running (one job per app process, shared by all test modules)."""
     return wait_for(lambda: (s := client.predict(api_name="/training_status")) and not s["active"] and s,

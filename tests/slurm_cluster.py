@@ -39,3 +39,13 @@ def slurm_cluster():
         os.environ.pop("SLURM_CONF", None)
     else:
         os.environ["SLURM_CONF"] = previous
+
+
+@pytest.fixture(name="outputs")
+def slurm_outputs(no_app_supervisor, slurm_cluster, tmp_path, monkeypatch):  # noqa: F811
+    """A queue and outputs folder of the test's own, with the cluster running and Slurm polled every 0.5 s."""
+    monkeypatch.setenv("WORKBENCH_OUTPUTS", str(tmp_path / "outputs"))
+    monkeypatch.delenv("WORKBENCH_JOBS_DB", raising=False)
+    monkeypatch.setenv("WORKBENCH_SLURM_POLL_S", "0.5")
+    monkeypatch.setattr("workbench.jobs.executors.SLURM_POLL_S", 0.5)
+    return tmp_path / "outputs"

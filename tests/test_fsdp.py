@@ -5,11 +5,10 @@ import pytest
 import yaml
 
 from conftest import quick_config
-from e2e_helpers import wait_for
+from e2e_helpers import run_queued
 from workbench.core.errors import ConfigError
 from workbench.jobs import queue, submit
 from workbench.jobs.processes import gpu_ids
-from workbench.jobs.supervisor import Supervisor
 from workbench.runs.folder import RunDir
 
 
@@ -37,12 +36,7 @@ def test_deepspeed_zero_is_refused_without_a_gpu_and_nothing_is_written(outputs,
 def test_a_two_process_fsdp_job_trains_on_the_cpu(outputs):
     cfg = quick_config("", **{"data.val_size": 0, "train.max_steps": 2, "distributed.strategy": "fsdp"})
     job = submit.submit("train", cfg, processes=2)
-    sup = Supervisor(poll_s=0.2).start()
-    try:
-        wait_for(lambda: queue.get(job.id).state in queue.FINISHED, timeout=600, what="the FSDP job to end")
-    finally:
-        sup.close()
-    done = queue.get(job.id)
+    done = run_queued(job.id, timeout=600, what="the FSDP job to end")
     assert done.state == "completed", done.error
     run = RunDir(done.run_dir)
     acc = yaml.safe_load((run.path / "accelerate-fsdp.yaml").read_text())

@@ -9,22 +9,13 @@ import subprocess
 import pytest
 
 from conftest import PY, ROOT, quick_config
-from e2e_helpers import wait_for
-from slurm_cluster import slurm_cluster  # noqa: F401 - the session fixture
+from e2e_helpers import run_queued, wait_for
+from slurm_cluster import slurm_cluster, slurm_outputs  # noqa: F401 - the fixtures (outputs)
 from workbench.jobs import queue, submit, view
 from workbench.jobs.supervisor import Supervisor
 from workbench.runs.folder import RunDir
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def outputs(no_app_supervisor, slurm_cluster, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("WORKBENCH_OUTPUTS", str(tmp_path / "outputs"))
-    monkeypatch.delenv("WORKBENCH_JOBS_DB", raising=False)
-    monkeypatch.setenv("WORKBENCH_SLURM_POLL_S", "0.5")
-    monkeypatch.setattr("workbench.jobs.executors.SLURM_POLL_S", 0.5)
-    return tmp_path / "outputs"
 
 
 def tiny(**sets):
@@ -45,12 +36,8 @@ def test_a_train_job_runs_on_slurm_and_its_adapter_loads(outputs, model_dir):
 
     job = submit.submit("train", quick_config("", **{"data.val_size": 0, "train.max_steps": 2}), executor="slurm")
     assert job.executor == "slurm"
-    sup = Supervisor(poll_s=0.2).start()  # a local supervisor: the job's own executor sends it to Slurm
-    try:
-        wait_for(lambda: queue.get(job.id).state in queue.FINISHED, timeout=800, what="the Slurm job to end")
-    finally:
-        sup.close()
-    done = queue.get(job.id)
+    # A local supervisor: the job's own executor sends it to Slurm.
+    done = run_queued(job.id, timeout=800, what="the Slurm job to end")
     assert done.state == "completed", done.error
     assert done.slurm_job_id and done.slurm_job_id.isdigit() and done.reason is None
     assert done.node == socket.gethostname().split(".")[0]

@@ -12,20 +12,12 @@ import pytest
 
 from conftest import quick_config
 from e2e_helpers import wait_for
-from slurm_cluster import SCRIPT, slurm_cluster  # noqa: F401 - the session fixture
+from slurm_cluster import SCRIPT, slurm_cluster, slurm_outputs  # noqa: F401 - the fixtures (outputs)
 from workbench.jobs import queue, submit
 from workbench.jobs.supervisor import Supervisor
 from workbench.runs.folder import RunDir
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def outputs(no_app_supervisor, slurm_cluster, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("WORKBENCH_OUTPUTS", str(tmp_path / "outputs"))
-    monkeypatch.delenv("WORKBENCH_JOBS_DB", raising=False)
-    monkeypatch.setattr("workbench.jobs.executors.SLURM_POLL_S", 0.5)
-    return tmp_path / "outputs"
 
 
 def kill_the_node(conf: str, job_id: str) -> None:
